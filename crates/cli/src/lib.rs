@@ -1,0 +1,7 @@
+//! The local runner's library: the `lakehouse` binary is a thin clap front over it, and the
+//! end-to-end tests drive the same code.
+
+pub mod bench;
+pub mod inspect;
+pub mod pipeline;
+pub mod source;

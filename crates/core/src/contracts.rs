@@ -1,0 +1,133 @@
+//! The step contracts: small JSON pointers passed between stages (and through Step Functions,
+//! whose state is capped at 256 KB), never the data itself.
+
+use std::{collections::BTreeMap, fmt, str::FromStr};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, runid::RunId};
+
+/// Full (day-0) or incremental load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Full,
+    Incremental,
+}
+
+impl Mode {
+    /// The directory under `raw/` that this mode lands in.
+    pub fn raw_dir(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "increment",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        })
+    }
+}
+
+impl FromStr for Mode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "full" => Ok(Mode::Full),
+            "incremental" => Ok(Mode::Incremental),
+            other => Err(Error::InvalidInput(format!(
+                "mode {other:?} is not one of \"full\", \"incremental\""
+            ))),
+        }
+    }
+}
+
+/// Input of the extract stage. Without a run id a new one is made; with one, a run whose
+/// manifest already exists is not extracted again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractInput {
+    pub mode: Mode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+}
+
+/// The updated_at window a run extracted: (since, until].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub since: Option<DateTime<Utc>>,
+    pub until: DateTime<Utc>,
+}
+
+/// One NDJSON part of a run's raw landing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    pub key: String,
+    pub records: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Written after every part of a run has landed; its presence means the landing is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: RunId,
+    pub mode: Mode,
+    pub window: Window,
+    pub parts: Vec<PartInfo>,
+    pub records: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Output of the extract stage and input of the transform stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtractOutput {
+    pub run_id: RunId,
+    pub mode: Mode,
+    pub manifest_key: String,
+    pub records: u64,
+    pub parts: usize,
+    pub window: Window,
+    /// False when the run's manifest already existed and nothing was fetched.
+    pub extracted: bool,
+}
+
+/// What one stage did to one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableCommit {
+    pub table: String,
+    pub rows_written: u64,
+    pub files_added: u64,
+    pub files_removed: u64,
+    /// The snapshot this run's commit made, or found already made by this run.
+    pub snapshot_id: Option<i64>,
+    /// True when a snapshot of this run was already there and nothing was written.
+    pub already_committed: bool,
+}
+
+/// Output of the transform stage and input of the gold stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformOutput {
+    pub run_id: RunId,
+    pub mode: Mode,
+    pub rows_in: u64,
+    pub rows_valid: u64,
+    pub quarantined: u64,
+    pub quarantined_by_reason: BTreeMap<String, u64>,
+    /// Order dates (partitions) this batch touched; gold rebuilds only these.
+    pub touched_dates: Vec<NaiveDate>,
+    pub tables: Vec<TableCommit>,
+}
+
+/// Output of the gold stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoldOutput {
+    pub run_id: RunId,
+    pub tables: Vec<TableCommit>,
+    pub report_key: String,
+}

@@ -1,0 +1,240 @@
+//! Commits with an exactly-once effect per run.
+//!
+//! Each table has one committing writer per run. Every attempt starts by reloading the table and
+//! looking for a snapshot whose summary carries this run's id: if there is one (a re-run, or an
+//! earlier attempt whose answer was lost), nothing is written. Otherwise the caller's plan is
+//! built against the fresh table (so a conflicting commit is re-applied on the new state, not
+//! replayed blindly) and committed as a compare-and-swap; on failure the loop backs off and tries
+//! again, a bounded number of times, well inside a Lambda timeout.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::stream;
+use iceberg_rust::{
+    arrow::write::write_parquet_partitioned,
+    spec::{
+        manifest::{DataFile, Status},
+        values::Value,
+    },
+    table::Table,
+};
+use lakehouse_core::{contracts::TableCommit, runid::RunId};
+use polars::prelude::DataFrame;
+use tracing::{info, warn};
+
+use crate::{
+    Result, TablesError, Warehouse,
+    bridge::{arrow_schema, sort_for_write, to_record_batches},
+    schemas::{DAY_PARTITION_FIELD, TableDef},
+    tagging::TaggingCatalog,
+};
+
+pub use crate::tagging::RUN_ID_KEY;
+
+/// What one commit does: data files to add and, per manifest, the data files they replace.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub files: Vec<DataFile>,
+    pub remove: HashMap<String, Vec<String>>,
+    pub rows: u64,
+}
+
+impl Plan {
+    fn removed(&self) -> u64 {
+        self.remove.values().map(|v| v.len() as u64).sum()
+    }
+}
+
+/// A live data file of a table's current snapshot.
+#[derive(Debug, Clone)]
+pub struct LiveFile {
+    pub manifest: String,
+    pub path: String,
+    /// Days since 1970-01-01 of the file's partition, for day-partitioned tables.
+    pub day: Option<i32>,
+    pub records: i64,
+    pub bytes: i64,
+}
+
+pub async fn live_files(table: &Table) -> Result<Vec<LiveFile>> {
+    let manifests = table.manifests(None, None).await?;
+    let entries = table.datafiles(&manifests, None, (None, None)).await?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let (manifest, entry) = entry?;
+        if *entry.status() == Status::Deleted {
+            continue;
+        }
+        let file = entry.data_file();
+        let day = file
+            .partition()
+            .get(DAY_PARTITION_FIELD)
+            .and_then(|v| v.as_ref())
+            .and_then(|v| match v {
+                Value::Int(d) | Value::Date(d) => Some(*d),
+                _ => None,
+            });
+        files.push(LiveFile {
+            manifest: manifest.to_string(),
+            path: file.file_path().to_string(),
+            day,
+            records: *file.record_count(),
+            bytes: *file.file_size_in_bytes(),
+        });
+    }
+    Ok(files)
+}
+
+/// The `files_to_overwrite` map of an overwrite that replaces `files`.
+pub fn removal_map<'a>(
+    files: impl IntoIterator<Item = &'a LiveFile>,
+) -> HashMap<String, Vec<String>> {
+    let mut map: HashMap<String, Vec<String>> = HashMap::new();
+    for file in files {
+        map.entry(file.manifest.clone())
+            .or_default()
+            .push(file.path.clone());
+    }
+    map
+}
+
+/// Writes a frame as Parquet data files of the table (not yet committed).
+pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result<Vec<DataFile>> {
+    if df.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let df = sort_for_write(df, def)?;
+    let batches = to_record_batches(&df, &arrow_schema(table)?)?;
+    let stream = stream::iter(batches.into_iter().map(Ok));
+    Ok(write_parquet_partitioned(table, stream, None).await?)
+}
+
+/// The snapshot of `run_id` in the table's history, if this run already committed.
+pub fn snapshot_of_run(table: &Table, run_id: &RunId) -> Option<i64> {
+    table
+        .metadata()
+        .snapshots
+        .values()
+        .find(|s| s.summary().other.get(RUN_ID_KEY).map(String::as_str) == Some(run_id.as_str()))
+        .map(|s| *s.snapshot_id())
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 6,
+            first_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Commits the plan built by `plan` for `run_id`, at most once per table and run.
+/// `plan` may fail with the caller's own error type; the table's own failures convert into it.
+pub async fn commit_run<E: From<TablesError>>(
+    warehouse: &Warehouse,
+    def: &TableDef,
+    run_id: &RunId,
+    policy: &RetryPolicy,
+    plan: impl AsyncFn(&Table) -> Result<Plan, E>,
+) -> Result<TableCommit, E> {
+    let mut last_error = String::new();
+    for attempt in 0..policy.attempts {
+        if attempt > 0 {
+            let wait = policy
+                .first_backoff
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(policy.max_backoff);
+            warn!(table = def.name, %run_id, attempt, ?wait, error = %last_error, "commit failed; reloading and retrying");
+            tokio::time::sleep(wait).await;
+        }
+        let table = warehouse.load_or_create(def).await?;
+        if let Some(snapshot_id) = snapshot_of_run(&table, run_id) {
+            info!(table = def.name, %run_id, snapshot_id, "run already committed; nothing to do");
+            return Ok(TableCommit {
+                table: def.name.into(),
+                rows_written: 0,
+                files_added: 0,
+                files_removed: 0,
+                snapshot_id: Some(snapshot_id),
+                already_committed: true,
+            });
+        }
+        let plan = plan(&table).await?;
+        let mut summary = TableCommit {
+            table: def.name.into(),
+            rows_written: plan.rows,
+            files_added: plan.files.len() as u64,
+            files_removed: plan.removed(),
+            snapshot_id: None,
+            already_committed: false,
+        };
+        if plan.files.is_empty() {
+            return Ok(summary);
+        }
+        let has_snapshot = table
+            .metadata()
+            .current_snapshot(None)
+            .map_err(TablesError::from)?
+            .is_some();
+        let identifier = table.identifier().clone();
+        let store = table.object_store();
+        let catalog = Arc::new(TaggingCatalog {
+            inner: warehouse.catalog(),
+            run_id: run_id.to_string(),
+        });
+        let mut tagged = Table::new(identifier, catalog, store, table.into_metadata())
+            .await
+            .map_err(TablesError::from)?;
+        let tx = tagged.new_transaction(None);
+        // Overwrite needs a snapshot to start from; the first write of a table is an append.
+        let tx = if plan.remove.is_empty() || !has_snapshot {
+            tx.append_data(plan.files)
+        } else {
+            tx.overwrite(plan.files, plan.remove)
+        };
+        match tx.commit().await {
+            Ok(()) => {
+                summary.snapshot_id = tagged
+                    .metadata()
+                    .current_snapshot(None)
+                    .map_err(TablesError::from)?
+                    .map(|s| *s.snapshot_id());
+                info!(table = def.name, %run_id, rows = summary.rows_written, files = summary.files_added, "committed");
+                return Ok(summary);
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(TablesError::CommitConflict {
+        table: def.name.into(),
+        attempts: policy.attempts,
+        last: last_error,
+    }
+    .into())
+}
+
+/// The plan that replaces the files `replace` with the rows of `merged`: the one shape of
+/// every commit the pipeline makes (an append when `replace` is empty).
+pub async fn rewrite(
+    table: &Table,
+    def: &TableDef,
+    merged: polars::prelude::LazyFrame,
+    replace: &[&LiveFile],
+) -> Result<Plan> {
+    let merged = crate::bridge::conform(merged, def).collect()?;
+    let rows = merged.height() as u64;
+    let files = write_frame(table, def, merged).await?;
+    Ok(Plan {
+        files,
+        remove: removal_map(replace.iter().copied()),
+        rows,
+    })
+}

@@ -1,0 +1,20 @@
+//! lakehouse-tables: the Iceberg side of the lakehouse.
+//!
+//! - [`schemas`]: every table's schema and partitioning, in one place;
+//! - [`warehouse`]: the file catalog on the lake (local directory or S3);
+//! - [`commit`]: commits tagged with the run id in the snapshot summary, idempotent per run,
+//!   retried on conflict after reloading the table;
+//! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
+//!   and Iceberg data files back into polars.
+
+pub mod bridge;
+pub mod commit;
+pub mod error;
+pub mod schemas;
+mod tagging;
+pub mod warehouse;
+
+pub use error::{Result, TablesError};
+pub use iceberg_rust::table::Table;
+pub use schemas::TableDef;
+pub use warehouse::{StageDeps, Warehouse};

@@ -1,0 +1,207 @@
+//! Commits against a real file catalog on a local directory: run-id idempotency, conflicts
+//! between two writers, and partition-scoped overwrites.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
+use lakehouse_tables::{
+    TablesError, Warehouse,
+    commit::{RetryPolicy, commit_run, live_files, rewrite},
+    schemas::{DIM_PRODUCTS, FACT_SALES},
+};
+use polars::prelude::*;
+
+fn lake(dir: &tempfile::TempDir) -> Lake {
+    Lake::open(LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default()).unwrap())
+        .unwrap()
+}
+
+fn products(ids: &[&str]) -> LazyFrame {
+    df!(
+        "product_id" => ids,
+        "product_name" => ids,
+        "product_category" => ids.iter().map(|_| "home").collect::<Vec<_>>(),
+        "unit_price" => ids.iter().map(|_| 9.5).collect::<Vec<_>>(),
+    )
+    .unwrap()
+    .lazy()
+}
+
+fn run(n: u32) -> RunId {
+    RunId::parse(&format!("20260101T00000{n}Z-test{n}")).unwrap()
+}
+
+async fn ids(warehouse: &Warehouse) -> Vec<String> {
+    let df = warehouse
+        .read_table(&DIM_PRODUCTS)
+        .await
+        .unwrap()
+        .unwrap()
+        .sort(["product_id"], Default::default())
+        .collect()
+        .unwrap();
+    df.column("product_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_commit_is_reapplied_on_the_new_state_and_a_rerun_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake(&dir);
+    // Two writers with catalogs of their own, as two Lambda invocations would have.
+    let first = Warehouse::open(&lake).await.unwrap();
+    let second = Warehouse::open(&lake).await.unwrap();
+    let policy = RetryPolicy {
+        first_backoff: std::time::Duration::from_millis(1),
+        ..Default::default()
+    };
+    commit_run::<TablesError>(&first, &DIM_PRODUCTS, &run(0), &policy, async |table| {
+        rewrite(table, &DIM_PRODUCTS, products(&["P0"]), &[]).await
+    })
+    .await
+    .unwrap();
+
+    let attempts = AtomicUsize::new(0);
+    let result =
+        commit_run::<TablesError>(&first, &DIM_PRODUCTS, &run(1), &policy, async |table| {
+            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+                // The other writer commits between our read and our commit.
+                commit_run::<TablesError>(&second, &DIM_PRODUCTS, &run(2), &policy, async |t| {
+                    rewrite(t, &DIM_PRODUCTS, products(&["P2"]), &[]).await
+                })
+                .await
+                .unwrap();
+            }
+            rewrite(table, &DIM_PRODUCTS, products(&["P1"]), &[]).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        2,
+        "the first attempt must have lost the race"
+    );
+    assert!(!result.already_committed);
+    assert_eq!(
+        ids(&first).await,
+        ["P0", "P1", "P2"],
+        "no commit may be lost"
+    );
+
+    let snapshots = |w: &Warehouse| {
+        let w = w.clone();
+        async move {
+            w.require(DIM_PRODUCTS.name)
+                .await
+                .unwrap()
+                .metadata()
+                .snapshots
+                .len()
+        }
+    };
+    assert_eq!(snapshots(&first).await, 3);
+    let again =
+        commit_run::<TablesError>(&second, &DIM_PRODUCTS, &run(1), &policy, async |table| {
+            rewrite(table, &DIM_PRODUCTS, products(&["P1"]), &[]).await
+        })
+        .await
+        .unwrap();
+    assert!(again.already_committed);
+    assert_eq!(again.snapshot_id, result.snapshot_id);
+    assert_eq!(snapshots(&first).await, 3, "a re-run adds no snapshot");
+    assert_eq!(ids(&first).await, ["P0", "P1", "P2"]);
+}
+
+fn facts(dates: &[&str], ids: &[&str], amount: f64) -> LazyFrame {
+    let n = ids.len();
+    df!(
+        "order_id" => ids,
+        "customer_id" => vec!["C"; n],
+        "product_id" => vec!["P"; n],
+        "order_date" => dates,
+        "quantity" => vec![1i64; n],
+        "unit_price" => vec![amount; n],
+        "amount" => vec![amount; n],
+        "status" => vec!["placed"; n],
+        "order_year" => vec![2026i32; n],
+        "order_month" => vec![1i32; n],
+        "updated_at" => vec![0i64; n],
+    )
+    .unwrap()
+    .lazy()
+    .with_columns([
+        col("order_date").str().to_date(StrptimeOptions::default()),
+        col("updated_at").cast(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        )),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_replaces_only_the_partitions_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let policy = RetryPolicy::default();
+    let first = facts(
+        &["2026-01-03", "2026-01-01", "2026-01-02", "2026-01-01"],
+        &["a", "b", "c", "d"],
+        5.0,
+    );
+    commit_run::<TablesError>(&warehouse, &FACT_SALES, &run(1), &policy, async |table| {
+        rewrite(table, &FACT_SALES, first.clone(), &[]).await
+    })
+    .await
+    .unwrap();
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let before = live_files(&table).await.unwrap();
+    assert_eq!(before.len(), 3, "one file per day partition: {before:?}");
+
+    let day2 = before
+        .iter()
+        .find(|f| f.day == Some(20_455))
+        .unwrap()
+        .clone();
+    commit_run::<TablesError>(&warehouse, &FACT_SALES, &run(2), &policy, async |table| {
+        rewrite(
+            table,
+            &FACT_SALES,
+            facts(&["2026-01-02"], &["c"], 7.0),
+            &[&day2],
+        )
+        .await
+    })
+    .await
+    .unwrap();
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let after = live_files(&table).await.unwrap();
+    assert_eq!(after.len(), 3);
+    for f in &before {
+        let kept = after.iter().any(|a| a.path == f.path);
+        assert_eq!(kept, f.day != Some(20_455), "{f:?}");
+    }
+    let df = warehouse
+        .read_table(&FACT_SALES)
+        .await
+        .unwrap()
+        .unwrap()
+        .sort(["order_id"], Default::default())
+        .collect()
+        .unwrap();
+    let amounts: Vec<f64> = df
+        .column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(amounts, [5.0, 5.0, 7.0, 5.0]);
+}

@@ -1,0 +1,43 @@
+use lakehouse_core::{Error as CoreError, ErrorKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error("no watermark in the lake yet: run a full load first (mode \"full\")")]
+    NoWatermark,
+    /// The API refused the request: retrying the same request cannot help.
+    #[error("source API answered {status} to {url}: {body}")]
+    Rejected {
+        status: u16,
+        url: String,
+        body: String,
+    },
+    /// Server errors or timeouts that outlasted the retry budget.
+    #[error("source API unavailable after {attempts} attempts ({url}): {last}")]
+    Unavailable {
+        attempts: u32,
+        url: String,
+        last: String,
+    },
+    #[error("source API sent a malformed page: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl ExtractError {
+    /// The stable error name Step Functions' Retry/Catch match on.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ExtractError::Unavailable { .. } => ErrorKind::Retryable,
+            ExtractError::Malformed(_) => ErrorKind::DataQuality,
+            ExtractError::Core(e) => e.kind(),
+            ExtractError::Config(_) | ExtractError::NoWatermark | ExtractError::Rejected { .. } => {
+                ErrorKind::InvalidInput
+            }
+        }
+    }
+}
+
+pub type Result<T, E = ExtractError> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+use lakehouse_core::{Error as CoreError, ErrorKind};
+use lakehouse_tables::TablesError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GoldError {
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+}
+
+impl GoldError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            GoldError::Tables(TablesError::NoSuchTable(_)) => ErrorKind::InvalidInput,
+            GoldError::Tables(e) if e.is_retryable() => ErrorKind::Retryable,
+            GoldError::Core(e) => e.kind(),
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+pub type Result<T, E = GoldError> = std::result::Result<T, E>;

@@ -1,0 +1,66 @@
+//! The OpenAPI description of the source API and a small docs page that needs no CDN.
+
+use serde_json::{Value, json};
+
+use crate::http::{DEFAULT_LIMIT, MAX_LIMIT};
+
+pub fn document() -> Value {
+    let limit = json!({"name": "limit", "in": "query", "required": false,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}});
+    let cursor = json!({"name": "cursor", "in": "query", "required": false,
+        "description": "next_cursor of the previous page", "schema": {"type": "string"}});
+    let until = json!({"name": "until", "in": "query", "required": false,
+        "description": "upper bound on updated_at (default: now); pass the first page's `until` to later pages for a consistent snapshot",
+        "schema": {"type": "string", "format": "date-time"}});
+    let since = json!({"name": "since", "in": "query", "required": true,
+        "description": "records whose updated_at is later than this", "schema": {"type": "string", "format": "date-time"}});
+    let page = json!({"200": {"description": "a page of order records",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Page"}}}},
+        "400": {"description": "bad parameter",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "lakehouse source API (mock)", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Synthetic e-commerce orders: deterministic, paged, with later updates and a share of bad records."},
+        "paths": {
+            "/health": {"get": {"summary": "liveness", "responses": {"200": {"description": "ok"}}}},
+            "/extract/full": {"get": {"summary": "every order visible now (latest version)",
+                "parameters": [limit, cursor, until], "responses": page}},
+            "/extract/incremental": {"get": {"summary": "orders created or updated after `since`",
+                "parameters": [since, limit, cursor, until], "responses": page}},
+            "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI 3"}}}}
+        },
+        "components": {"schemas": {
+            "Page": {"type": "object", "required": ["records", "count", "until"], "properties": {
+                "records": {"type": "array", "items": {"$ref": "#/components/schemas/Order"}},
+                "count": {"type": "integer"},
+                "next_cursor": {"type": "string", "nullable": true},
+                "until": {"type": "string", "format": "date-time"}}},
+            "Order": {"type": "object", "description": "an order line; bad records may hold null keys, text in numeric fields or unparseable dates",
+                "properties": {
+                "order_id": {"type": "string", "nullable": true}, "customer_id": {"type": "string", "nullable": true},
+                "customer_name": {"type": "string"}, "customer_email": {"type": "string"},
+                "customer_country": {"type": "string"}, "customer_segment": {"type": "string"},
+                "product_id": {"type": "string", "nullable": true}, "product_name": {"type": "string"},
+                "product_category": {"type": "string"}, "quantity": {"type": "integer"},
+                "unit_price": {"type": "number"}, "amount": {"type": "number"}, "currency": {"type": "string"},
+                "status": {"type": "string", "enum": ["placed", "shipped", "delivered", "cancelled", "returned"]},
+                "order_date": {"type": "string", "format": "date"}, "updated_at": {"type": "string", "format": "date-time"}}},
+            "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
+        }}
+    })
+}
+
+pub const DOCS_HTML: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>lakehouse source API</title></head>
+<body style="font-family: sans-serif; max-width: 48rem; margin: 2rem auto">
+<h1>lakehouse source API (mock)</h1>
+<ul>
+<li><code>GET /health</code></li>
+<li><code>GET /extract/full?limit=&amp;cursor=&amp;until=</code>: every order visible now, latest version</li>
+<li><code>GET /extract/incremental?since=&lt;RFC 3339&gt;&amp;limit=&amp;cursor=&amp;until=</code>: orders created or updated after <code>since</code></li>
+</ul>
+<p>Pages chain through <code>next_cursor</code>; bad parameters answer 400 with <code>{"error", "message"}</code>.
+The machine-readable description is at <a href="/openapi.json">/openapi.json</a>.</p>
+</body></html>
+"#;

@@ -1,0 +1,160 @@
+//! transformer: raw -> silver.
+//!
+//! Reads the NDJSON parts a manifest names (checking each checksum), classifies every record
+//! (typed, or quarantined with its reason: none dropped), enriches valid orders with
+//! order_year/order_month, keeps the latest version of each order, and merges the batch into
+//! the silver Iceberg tables: `orders_transformed` is rewritten only in the order_date
+//! partitions the batch touches (copy-on-write overwrite), so deduplication holds across
+//! batches; `customers_transformed` and `products_transformed` keep the latest attributes;
+//! `orders_quarantine` gets the refused records appended.
+
+mod error;
+mod silver;
+pub mod transform;
+
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt, stream};
+use lakehouse_core::{
+    Lake,
+    contracts::{ExtractOutput, Manifest, TransformOutput},
+    dates,
+    report::{self, StageReport},
+};
+use polars::{io::ndjson::core::parse_ndjson, prelude::*};
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+pub use error::{Result, TransformError};
+
+/// The lake, its warehouse and the commit retry policy.
+pub type Deps = lakehouse_tables::StageDeps;
+
+/// Fetches every part of the manifest, verifies its checksum, and parses it as text columns;
+/// parts are parsed in parallel and stacked.
+async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
+    let schema = Arc::new(transform::raw_schema());
+    let frames: Vec<DataFrame> = stream::iter(manifest.parts.iter())
+        .map(|part| {
+            let schema = schema.clone();
+            async move {
+                let bytes = lake.get(&part.key).await?.ok_or_else(|| {
+                    TransformError::DataQuality(format!(
+                        "part {} named by the manifest is missing",
+                        part.key
+                    ))
+                })?;
+                if bytes.len() as u64 != part.bytes
+                    || hex::encode(Sha256::digest(&bytes)) != part.sha256
+                {
+                    return Err(TransformError::DataQuality(format!(
+                        "part {} does not match its manifest checksum",
+                        part.key
+                    )));
+                }
+                let rows = part.records as usize;
+                let df = tokio::task::spawn_blocking(move || {
+                    parse_ndjson(&bytes, Some(rows), &schema, false)
+                })
+                .await
+                .map_err(|e| TransformError::DataQuality(format!("parsing {}: {e}", part.key)))??;
+                if df.height() != rows {
+                    return Err(TransformError::DataQuality(format!(
+                        "part {} holds {} records, its manifest says {rows}",
+                        part.key,
+                        df.height()
+                    )));
+                }
+                Ok(df)
+            }
+        })
+        .buffered(4)
+        .try_collect()
+        .await?;
+    if frames.is_empty() {
+        return Ok(DataFrame::empty_with_schema(&schema).lazy());
+    }
+    Ok(concat(
+        frames.into_iter().map(|df| df.lazy()).collect::<Vec<_>>(),
+        UnionArgs {
+            rechunk: false,
+            ..Default::default()
+        },
+    )?)
+}
+
+fn reason_counts(bad: &DataFrame) -> Result<BTreeMap<String, u64>> {
+    let mut counts = BTreeMap::new();
+    for reason in bad.column("reason")?.str()?.iter().flatten() {
+        *counts.entry(reason.to_owned()).or_insert(0) += 1;
+    }
+    Ok(counts)
+}
+
+fn touched_days(batch: &DataFrame) -> Result<Vec<i32>> {
+    let days = batch
+        .column("order_date")?
+        .unique()?
+        .cast(&DataType::Int32)?;
+    let mut days: Vec<i32> = days.i32()?.iter().flatten().collect();
+    days.sort_unstable();
+    Ok(days)
+}
+
+pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
+    let started = Instant::now();
+    let run_id = input.run_id.clone();
+    let manifest: Manifest = deps
+        .lake
+        .get_json(&input.manifest_key)
+        .await?
+        .ok_or_else(|| TransformError::MissingManifest(input.manifest_key.clone()))?;
+    if manifest.run_id != run_id {
+        return Err(TransformError::DataQuality(format!(
+            "manifest {} belongs to run {}, not {run_id}",
+            input.manifest_key, manifest.run_id
+        )));
+    }
+    let raw = read_raw(&deps.lake, &manifest).await?;
+    let rows_in = manifest.records;
+
+    let classified = transform::classify(raw).collect()?;
+    let batch = transform::latest_by(
+        transform::valid_orders(classified.clone().lazy(), run_id.as_str()),
+        "order_id",
+    )
+    .collect()?;
+    let bad = transform::quarantine(classified.lazy(), run_id.as_str()).collect()?;
+    let days = touched_days(&batch)?;
+    let quarantined_by_reason = reason_counts(&bad)?;
+    info!(%run_id, rows_in, valid = batch.height(), quarantined = bad.height(), partitions = days.len(), "classified");
+
+    let tables = silver::write(deps, &run_id, &batch, bad, &days).await?;
+
+    let out = TransformOutput {
+        run_id: run_id.clone(),
+        mode: input.mode,
+        rows_in,
+        rows_valid: batch.height() as u64,
+        quarantined: quarantined_by_reason.values().sum(),
+        quarantined_by_reason,
+        touched_dates: days.iter().map(|d| dates::from_days(*d)).collect(),
+        tables,
+    };
+    report::save_stage(
+        &deps.lake,
+        &run_id,
+        &StageReport {
+            stage: "transform".into(),
+            rows_in,
+            rows_out: out.rows_valid,
+            seconds: started.elapsed().as_secs_f64(),
+            quarantined_by_reason: out.quarantined_by_reason.clone(),
+            tables: out.tables.clone(),
+            finished_at: Utc::now(),
+        },
+    )
+    .await?;
+    Ok(out)
+}

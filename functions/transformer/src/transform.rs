@@ -1,0 +1,347 @@
+//! The pure transforms of the silver layer, each a `LazyFrame -> LazyFrame`.
+//!
+//! Raw records arrive with every field as text, exactly as sent. [`classify`] parses each field
+//! once into a typed shadow column and names the first rule a record breaks; [`valid_orders`]
+//! and [`quarantine`] split on that reason, so every record ends in exactly one of the two.
+
+use polars::prelude::*;
+
+/// Source fields, in the order the quarantine keeps them.
+pub const RAW_FIELDS: [&str; 16] = [
+    "order_id",
+    "customer_id",
+    "customer_name",
+    "customer_email",
+    "customer_country",
+    "customer_segment",
+    "product_id",
+    "product_name",
+    "product_category",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "status",
+    "order_date",
+    "updated_at",
+];
+
+pub const STATUSES: [&str; 5] = ["placed", "shipped", "delivered", "cancelled", "returned"];
+
+/// The schema raw parts are read with: everything as text, so a wrongly typed field becomes a
+/// quarantined record instead of a failed batch.
+pub fn raw_schema() -> Schema {
+    RAW_FIELDS
+        .iter()
+        .map(|name| Field::new((*name).into(), DataType::String))
+        .collect()
+}
+
+fn blank(name: &str) -> Expr {
+    col(name)
+        .is_null()
+        .or(col(name).str().strip_chars(lit(NULL)).eq(lit("")))
+}
+
+fn parsed(name: &str) -> String {
+    format!("_{name}")
+}
+
+/// Adds the typed shadow columns (`_quantity`, `_order_date`, ...) and `reason`: null for a
+/// valid record, else the first rule it breaks.
+pub fn classify(raw: LazyFrame) -> LazyFrame {
+    let date = StrptimeOptions {
+        format: Some("%Y-%m-%d".into()),
+        strict: false,
+        exact: true,
+        cache: true,
+    };
+    let timestamp = StrptimeOptions {
+        format: Some("%Y-%m-%dT%H:%M:%SZ".into()),
+        strict: false,
+        exact: true,
+        cache: false,
+    };
+    let statuses = Series::new("statuses".into(), STATUSES);
+    let typed = raw.with_columns([
+        col("quantity")
+            .cast(DataType::Int64)
+            .alias(parsed("quantity")),
+        col("unit_price")
+            .cast(DataType::Float64)
+            .alias(parsed("unit_price")),
+        col("amount")
+            .cast(DataType::Float64)
+            .alias(parsed("amount")),
+        col("order_date")
+            .str()
+            .to_date(date)
+            .alias(parsed("order_date")),
+        col("updated_at")
+            .str()
+            .to_datetime(
+                Some(TimeUnit::Microseconds),
+                Some(TimeZone::UTC),
+                timestamp,
+                lit("raise"),
+            )
+            .alias(parsed("updated_at")),
+    ]);
+    let invalid = |name: &str| col(parsed(name)).is_null();
+    // One version of an order delivered twice: same order_id and updated_at.
+    let repeated = as_struct(vec![col("order_id"), col("updated_at")])
+        .is_first_distinct()
+        .not();
+    let rules: [(Expr, &str); 11] = [
+        (blank("order_id"), "missing_order_id"),
+        (blank("customer_id"), "missing_customer_id"),
+        (blank("product_id"), "missing_product_id"),
+        (invalid("quantity"), "invalid_quantity"),
+        (
+            col(parsed("quantity")).lt_eq(lit(0)),
+            "non_positive_quantity",
+        ),
+        (
+            invalid("unit_price").or(col(parsed("unit_price")).lt(lit(0.0))),
+            "invalid_unit_price",
+        ),
+        (invalid("amount"), "invalid_amount"),
+        (invalid("order_date"), "invalid_order_date"),
+        (invalid("updated_at"), "invalid_updated_at"),
+        (
+            col("status")
+                .is_in(lit(statuses), false)
+                .not()
+                .or(col("status").is_null()),
+            "invalid_status",
+        ),
+        (repeated, "duplicate_record"),
+    ];
+    // Nested from the last rule outwards, so the first rule that holds names the reason.
+    let reason = rules.into_iter().rev().fold(
+        lit(NULL).cast(DataType::String),
+        |otherwise, (cond, name)| when(cond).then(lit(name)).otherwise(otherwise),
+    );
+    typed.with_column(reason.alias("reason"))
+}
+
+/// Valid records with their typed values and the order_year / order_month enrichment.
+pub fn valid_orders(classified: LazyFrame, run_id: &str) -> LazyFrame {
+    let typed = [
+        "quantity",
+        "unit_price",
+        "amount",
+        "order_date",
+        "updated_at",
+    ];
+    let mut columns: Vec<Expr> = RAW_FIELDS
+        .iter()
+        .map(|name| {
+            if typed.contains(name) {
+                col(parsed(name)).alias(*name)
+            } else {
+                col(*name)
+            }
+        })
+        .collect();
+    columns.push(lit(run_id).alias("run_id"));
+    classified
+        .filter(col("reason").is_null())
+        .select(columns)
+        .with_columns([
+            col("order_date")
+                .dt()
+                .year()
+                .cast(DataType::Int32)
+                .alias("order_year"),
+            col("order_date")
+                .dt()
+                .month()
+                .cast(DataType::Int32)
+                .alias("order_month"),
+        ])
+}
+
+/// Refused records: the raw text, the reason and the run that saw them.
+pub fn quarantine(classified: LazyFrame, run_id: &str) -> LazyFrame {
+    let mut columns: Vec<Expr> = vec![col("reason")];
+    columns.extend(RAW_FIELDS.iter().map(|name| col(*name)));
+    columns.push(lit(run_id).alias("run_id"));
+    classified
+        .filter(col("reason").is_not_null())
+        .select(columns)
+}
+
+/// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
+/// comes last wins, so newer batches appended after older data win ties.
+pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
+    frame
+        .sort(
+            ["updated_at"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
+}
+
+/// Customer rows from order rows (or from earlier customer rows, which have the same columns):
+/// attributes of the latest version, first_order_date the earliest seen.
+pub fn customers(rows: LazyFrame) -> LazyFrame {
+    let first_seen = rows
+        .clone()
+        .group_by([col("customer_id")])
+        .agg([col("first_order_date").min()]);
+    latest_by(rows.drop(cols(["first_order_date"])), "customer_id").join(
+        first_seen,
+        [col("customer_id")],
+        [col("customer_id")],
+        JoinArgs::new(JoinType::Left),
+    )
+}
+
+/// Latest attributes of every product.
+pub fn products(rows: LazyFrame) -> LazyFrame {
+    latest_by(rows, "product_id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(rows: &[[Option<&str>; 16]]) -> LazyFrame {
+        let columns: Vec<Column> = RAW_FIELDS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let values: Vec<Option<&str>> = rows.iter().map(|r| r[i]).collect();
+                Column::new((*name).into(), values)
+            })
+            .collect();
+        DataFrame::new_infer_height(columns).unwrap().lazy()
+    }
+
+    fn row(
+        order: &str,
+        qty: &str,
+        date: &str,
+        updated: &str,
+        status: &str,
+    ) -> [Option<&'static str>; 16] {
+        let leak =
+            |s: &str| -> Option<&'static str> { Some(Box::leak(s.to_owned().into_boxed_str())) };
+        [
+            leak(order),
+            Some("CUST-1"),
+            Some("Ada"),
+            Some("a@x"),
+            Some("DE"),
+            Some("consumer"),
+            Some("PROD-1"),
+            Some("Lamp"),
+            Some("home"),
+            leak(qty),
+            Some("10.5"),
+            Some("21.0"),
+            Some("EUR"),
+            leak(status),
+            leak(date),
+            leak(updated),
+        ]
+    }
+
+    fn reasons(lf: LazyFrame) -> Vec<Option<String>> {
+        let df = classify(lf).collect().unwrap();
+        df.column("reason")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|r| r.map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn each_rule_names_its_reason() {
+        let mut missing = row("x", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
+        missing[0] = None;
+        let got = reasons(raw(&[
+            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            missing,
+            row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            row("C", "-1", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            row("D", "2", "31/01/2026", "2026-01-02T10:00:00Z", "placed"),
+            row("E", "2", "2026-02-30", "2026-01-02T10:00:00Z", "placed"),
+            row("F", "2", "2026-01-02", "yesterday", "placed"),
+            row("G", "2", "2026-01-02", "2026-01-02T10:00:00Z", "lost"),
+            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            row("A", "2", "2026-01-02", "2026-01-03T10:00:00Z", "shipped"),
+        ]));
+        let want = [
+            None,
+            Some("missing_order_id"),
+            Some("invalid_quantity"),
+            Some("non_positive_quantity"),
+            Some("invalid_order_date"),
+            Some("invalid_order_date"),
+            Some("invalid_updated_at"),
+            Some("invalid_status"),
+            Some("duplicate_record"),
+            None,
+        ];
+        assert_eq!(got, want.map(|r| r.map(str::to_owned)).to_vec());
+    }
+
+    #[test]
+    fn valid_and_quarantined_partition_the_input() {
+        let input = raw(&[
+            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            row("B", "x", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            row("C", "1", "2026-03-15", "2026-03-15T23:59:59Z", "placed"),
+        ]);
+        let classified = classify(input);
+        let valid = valid_orders(classified.clone(), "r1").collect().unwrap();
+        let bad = quarantine(classified, "r1").collect().unwrap();
+        assert_eq!((valid.height(), bad.height()), (2, 1));
+        assert_eq!(valid.column("quantity").unwrap().dtype(), &DataType::Int64);
+        let months: Vec<Option<i32>> = valid
+            .column("order_month")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(months, vec![Some(1), Some(3)]);
+        let ts = valid.column("updated_at").unwrap();
+        assert_eq!(
+            ts.dtype(),
+            &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        );
+        let micros = ts.datetime().unwrap().physical().get(1).unwrap();
+        assert_eq!(micros, 1_773_619_199_000_000, "2026-03-15T23:59:59Z");
+        assert_eq!(
+            bad.column("quantity").unwrap().str().unwrap().get(0),
+            Some("x")
+        );
+    }
+
+    #[test]
+    fn latest_version_wins() {
+        let input = raw(&[
+            row("A", "2", "2026-01-02", "2026-01-03T10:00:00Z", "shipped"),
+            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            row("B", "1", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+        ]);
+        let latest = latest_by(valid_orders(classify(input), "r"), "order_id")
+            .sort(["order_id"], Default::default())
+            .collect()
+            .unwrap();
+        let status: Vec<_> = latest
+            .column("status")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(status, ["shipped", "placed"]);
+    }
+}

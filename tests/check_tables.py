@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Reads the lakehouse's Iceberg tables with PyIceberg, an engine independent of the writer,
+and checks them against what the synthetic source says a correct pipeline must produce.
+
+usage: check_tables.py <warehouse-uri> <expected.json>
+S3 settings come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+Exits non-zero with every failed check listed.
+"""
+import json
+import os
+import sys
+from collections import Counter
+
+import pyarrow.compute as pc
+from pyiceberg.expressions import And, GreaterThan, GreaterThanOrEqual, LessThan, EqualTo
+from pyiceberg.table import StaticTable
+
+failures = []
+
+
+def check(ok, message):
+    if not ok:
+        failures.append(message)
+
+
+def properties():
+    props = {}
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        props["s3.endpoint"] = os.environ["AWS_ENDPOINT_URL"]
+        props["s3.access-key-id"] = os.environ.get("AWS_ACCESS_KEY_ID", "")
+        props["s3.secret-access-key"] = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+        props["s3.region"] = os.environ.get("AWS_REGION", "us-east-1")
+        props["s3.force-virtual-addressing"] = "false"
+    return props
+
+
+def load(warehouse, name):
+    return StaticTable.from_metadata(f"{warehouse}/lakehouse_db/{name}", properties=properties())
+
+
+def ids_where(table, row_filter):
+    return sorted(table.scan(row_filter=row_filter).to_arrow()["order_id"].to_pylist())
+
+
+def check_pruned_reads(name, table, full):
+    """Filtered reads (which prune by partition values and column statistics) must return the
+    rows a full scan filtered in memory returns."""
+    dates = sorted(set(full["order_date"].to_pylist()))
+    check(len(dates) > 2, f"{name}: expected several order_date partitions, got {len(dates)}")
+    mid, later = dates[len(dates) // 2], dates[(3 * len(dates)) // 4]
+    cases = [
+        (f"order_date == {mid}", EqualTo("order_date", mid.isoformat()),
+         pc.equal(full["order_date"], mid)),
+        (f"{mid} <= order_date < {later}",
+         And(GreaterThanOrEqual("order_date", mid.isoformat()), LessThan("order_date", later.isoformat())),
+         pc.and_(pc.greater_equal(full["order_date"], mid), pc.less(full["order_date"], later))),
+        ("amount > 100", GreaterThan("amount", 100.0), pc.greater(full["amount"], 100.0)),
+        ("amount > 1000", GreaterThan("amount", 1000.0), pc.greater(full["amount"], 1000.0)),
+    ]
+    for label, expr, mask in cases:
+        expected = sorted(full.filter(mask)["order_id"].to_pylist())
+        got = ids_where(table, expr)
+        check(len(expected) > 0, f"{name}: filter {label} selects nothing; the check proves nothing")
+        check(got == expected, f"{name}: filtered read {label} returned {len(got)} rows, full scan {len(expected)}")
+
+
+def main():
+    warehouse, expected_path = sys.argv[1], sys.argv[2]
+    with open(expected_path) as f:
+        expected = json.load(f)
+    valid = expected["valid_orders"]
+
+    orders_t = load(warehouse, "orders_transformed")
+    orders = orders_t.scan().to_arrow()
+    ids = orders["order_id"].to_pylist()
+    check(len(ids) == len(set(ids)), f"silver: {len(ids) - len(set(ids))} duplicate order_id rows")
+    check(set(ids) == set(valid),
+          f"silver: {len(set(ids))} distinct orders, source has {len(valid)} valid "
+          f"(missing {len(set(valid) - set(ids))}, unexpected {len(set(ids) - set(valid))})")
+    status = dict(zip(ids, orders["status"].to_pylist()))
+    wrong = [o for o, s in valid.items() if status.get(o) != s]
+    check(not wrong, f"silver: {len(wrong)} orders without their latest status, e.g. {wrong[:3]}")
+    updated = sum(1 for s in valid.values() if s != "placed")
+    check(updated > 0, "source had no updated orders; the status check proves nothing")
+    years = pc.year(orders["order_date"]).to_pylist()
+    check(years == orders["order_year"].to_pylist(), "silver: order_year disagrees with order_date")
+    months = pc.month(orders["order_date"]).to_pylist()
+    check(months == orders["order_month"].to_pylist(), "silver: order_month disagrees with order_date")
+
+    quarantine = load(warehouse, "orders_quarantine").scan().to_arrow()
+    have = Counter(zip(quarantine["order_id"].to_pylist(), quarantine["reason"].to_pylist()))
+    want = Counter((oid, reason) for oid, reason in expected["bad_records"])
+    missing = {k: n - have[k] for k, n in want.items() if have[k] < n}
+    check(not missing, f"quarantine: {sum(missing.values())} bad records missing, e.g. {list(missing)[:3]}")
+    check(all(r for r in quarantine["reason"].to_pylist()), "quarantine: a row without a reason")
+    check(len(want) > 0, "source had no bad records; the quarantine check proves nothing")
+
+    fact_t = load(warehouse, "fact_sales")
+    fact = fact_t.scan().to_arrow()
+    fids = fact["order_id"].to_pylist()
+    check(len(fids) == len(set(fids)), f"fact_sales: {len(fids) - len(set(fids))} duplicate order_id rows")
+    check(set(fids) == set(valid), f"fact_sales: {len(set(fids))} orders, source has {len(valid)} valid")
+    fstatus = dict(zip(fids, fact["status"].to_pylist()))
+    check(all(fstatus.get(o) == s for o, s in valid.items()), "fact_sales: stale statuses")
+
+    customers = set(load(warehouse, "dim_customers").scan().to_arrow()["customer_id"].to_pylist())
+    products = set(load(warehouse, "dim_products").scan().to_arrow()["product_id"].to_pylist())
+    dates = set(load(warehouse, "dim_dates").scan().to_arrow()["date_key"].to_pylist())
+    orphans = [
+        ("customer", sum(1 for c in fact["customer_id"].to_pylist() if c not in customers)),
+        ("product", sum(1 for p in fact["product_id"].to_pylist() if p not in products)),
+        ("date", sum(1 for d in fact["order_date"].to_pylist() if d not in dates)),
+    ]
+    for dim, n in orphans:
+        check(n == 0, f"fact_sales: {n} rows without their {dim} dimension row")
+
+    check_pruned_reads("orders_transformed", orders_t, orders)
+    check_pruned_reads("fact_sales", fact_t, fact)
+
+    print(f"pyiceberg: silver {len(ids)} orders ({updated} updated), fact {len(fids)}, "
+          f"quarantine {quarantine.num_rows}, dims {len(customers)}/{len(products)}/{len(dates)}")
+    if failures:
+        print("FAILED checks:", *failures, sep="\n  ", file=sys.stderr)
+        sys.exit(1)
+    print("all pyiceberg checks passed")
+
+
+if __name__ == "__main__":
+    main()
