@@ -18,6 +18,11 @@ use lakehouse_core::{
 };
 use lakehouse_tables::Warehouse;
 
+// polars allocates and frees many small strings; mimalloc is markedly faster at that than the
+// system allocator and gives memory back sooner.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "lakehouse",

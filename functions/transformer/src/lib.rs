@@ -24,7 +24,7 @@ use lakehouse_core::{
 };
 use polars::{io::ndjson::core::parse_ndjson, prelude::*};
 use sha2::{Digest, Sha256};
-use tracing::info;
+use tracing::{debug, info};
 
 pub use error::{Result, TransformError};
 
@@ -118,14 +118,23 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     }
     let raw = read_raw(&deps.lake, &manifest).await?;
     let rows_in = manifest.records;
+    debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read and parsed");
 
-    let classified = transform::classify(raw).collect()?;
-    let batch = transform::latest_by(
-        transform::valid_orders(classified.clone().lazy(), run_id.as_str()),
+    // Both outputs come from one classification: collected together, the shared part of the
+    // plan runs once.
+    let classified = transform::classify(raw).cache();
+    let valid = transform::latest_by(
+        transform::valid_orders(classified.clone(), run_id.as_str()),
         "order_id",
-    )
-    .collect()?;
-    let bad = transform::quarantine(classified.lazy(), run_id.as_str()).collect()?;
+    );
+    let bad = transform::quarantine(classified, run_id.as_str());
+    let opt_state = valid.get_current_optimizations();
+    let plans = vec![valid.logical_plan, bad.logical_plan];
+    let [batch, bad]: [DataFrame; 2] =
+        LazyFrame::collect_all_with_engine(plans, Engine::Auto, opt_state)?
+            .try_into()
+            .map_err(|_| TransformError::DataQuality("classification lost an output".into()))?;
+    debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
     let days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;
     info!(%run_id, rows_in, valid = batch.height(), quarantined = bad.height(), partitions = days.len(), "classified");
