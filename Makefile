@@ -1,5 +1,5 @@
 # The project's commands. `make demo` and `make test` are the two the README starts with.
-.PHONY: setup demo test lint unit bench clean-lake
+.PHONY: setup demo test lint infra unit bench clean-lake
 
 CARGO ?= cargo
 
@@ -15,9 +15,13 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Everything CI runs: lint, unit tests, end-to-end tests (local directory and S3 server) checked
-# by PyIceberg.
-test: setup lint
+# cfn-lint, statelint and the template <-> state machine <-> functions/ cross-checks.
+infra:
+	.venv/bin/python tests/check_infra.py
+
+# Everything CI runs: lint, infra checks, unit and handler tests, end-to-end tests (local
+# directory and S3 server) checked by PyIceberg.
+test: setup lint infra
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 unit:

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use lakehouse_core::Lake;
-use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, router};
+use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, serve_on_loopback};
 use tokio::task::JoinHandle;
 
 /// Where the simulated source's settings are kept, so later runs continue the same story.
@@ -27,16 +27,9 @@ impl LocalSource {
             store,
             clock: Clock::fixed(now),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let (url, server) = serve_on_loopback(state.clone())
             .await
             .context("binding a loopback port for the in-process source API")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let app = router(state.clone());
-        let server = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "in-process source API stopped");
-            }
-        });
         Ok(LocalSource { state, url, server })
     }
 

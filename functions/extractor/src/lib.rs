@@ -208,3 +208,14 @@ fn ndjson(records: &[Box<serde_json::value::RawValue>]) -> Bytes {
     }
     Bytes::from(out)
 }
+
+/// The Lambda handler `main.rs` runs: the stage, with failures reported under their stable
+/// `errorType` (`Retryable`, `InvalidInput`, `DataQuality`) for the state machine's Retry/Catch.
+pub async fn handler(
+    event: lambda_runtime::LambdaEvent<ExtractInput>,
+    deps: &Deps,
+) -> Result<ExtractOutput, lambda_runtime::Diagnostic> {
+    run(event.payload, deps)
+        .await
+        .map_err(|e| e.kind().diagnostic(&e))
+}

@@ -57,3 +57,13 @@ pub async fn run(input: TransformOutput, deps: &Deps) -> Result<GoldOutput> {
         tables,
     })
 }
+
+/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`.
+pub async fn handler(
+    event: lambda_runtime::LambdaEvent<TransformOutput>,
+    deps: &Deps,
+) -> Result<GoldOutput, lambda_runtime::Diagnostic> {
+    run(event.payload, deps)
+        .await
+        .map_err(|e| e.kind().diagnostic(&e))
+}

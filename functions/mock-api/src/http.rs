@@ -86,6 +86,22 @@ pub fn router(state: Arc<SourceState>) -> Router {
         .with_state(state)
 }
 
+/// Serves the API on a free loopback port in a background task: for the local runner and tests.
+/// Returns the base URL; the server stops when the handle is aborted or the runtime ends.
+pub async fn serve_on_loopback(
+    state: Arc<SourceState>,
+) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let app = router(state);
+    let handle = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "source API stopped");
+        }
+    });
+    Ok((url, handle))
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,

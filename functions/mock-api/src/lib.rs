@@ -6,10 +6,11 @@
 //! `GET /extract/incremental?since=`, paged, with an OpenAPI document. The same router runs in
 //! the `lakehouse` CLI and behind the Lambda adapter.
 
+pub mod config;
 pub mod http;
 pub mod openapi;
 pub mod record;
 pub mod store;
 
-pub use http::{Clock, SourceState, router};
+pub use http::{Clock, SourceState, router, serve_on_loopback};
 pub use store::{StoreConfig, SyntheticStore};

@@ -89,7 +89,7 @@ impl Default for StoreConfig {
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid store configuration: {0}")]
-pub struct ConfigError(String);
+pub struct ConfigError(pub String);
 
 impl StoreConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -167,3 +167,13 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     .await?;
     Ok(out)
 }
+
+/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`.
+pub async fn handler(
+    event: lambda_runtime::LambdaEvent<ExtractOutput>,
+    deps: &Deps,
+) -> Result<TransformOutput, lambda_runtime::Diagnostic> {
+    run(event.payload, deps)
+        .await
+        .map_err(|e| e.kind().diagnostic(&e))
+}

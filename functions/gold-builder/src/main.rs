@@ -1,0 +1,14 @@
+//! Lambda adapter of the gold stage.
+
+use lakehouse_core::Lake;
+use lambda_runtime::{Error, run, service_fn, tracing};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let deps = gold_builder::Deps::new(Lake::from_env()?).await?;
+    run(service_fn(|event| gold_builder::handler(event, &deps))).await
+}

@@ -1,0 +1,16 @@
+//! Lambda adapter of the transform stage.
+
+use lakehouse_core::Lake;
+use lambda_runtime::{Error, run, service_fn, tracing};
+
+// polars allocates and frees many small strings; mimalloc is faster at that than the system
+// allocator and gives memory back sooner, which matters inside a fixed Lambda memory size.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let deps = transformer::Deps::new(Lake::from_env()?).await?;
+    run(service_fn(|event| transformer::handler(event, &deps))).await
+}
