@@ -110,7 +110,7 @@ pub fn classify(raw: LazyFrame) -> LazyFrame {
         (invalid("updated_at"), "invalid_updated_at"),
         (
             col("status")
-                .is_in(lit(statuses), false)
+                .is_in(lit(statuses).implode(false), false)
                 .not()
                 .or(col("status").is_null()),
             "invalid_status",
