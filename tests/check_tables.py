@@ -92,6 +92,9 @@ def main():
     want = Counter((oid, reason) for oid, reason in expected["bad_records"])
     missing = {k: n - have[k] for k, n in want.items() if have[k] < n}
     check(not missing, f"quarantine: {sum(missing.values())} bad records missing, e.g. {list(missing)[:3]}")
+    extra = {k: n - want[k] for k, n in have.items() if n > want[k]}
+    check(not extra, f"quarantine: {sum(extra.values())} rows beyond the source's bad records "
+          f"(quarantined twice?), e.g. {list(extra)[:3]}")
     check(all(r for r in quarantine["reason"].to_pylist()), "quarantine: a row without a reason")
     check(len(want) > 0, "source had no bad records; the quarantine check proves nothing")
 

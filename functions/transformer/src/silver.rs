@@ -75,7 +75,13 @@ pub(crate) async fn write(
     if bad.height() > 0 {
         commits.push(
             commit_run::<TransformError>(wh, &QUARANTINE, run_id, policy, async |table| {
-                Ok(rewrite(table, &QUARANTINE, bad.clone().lazy(), &[]).await?)
+                // An overlap window re-delivers records already seen: a bad record already in
+                // quarantine (same order, version and reason) is not appended again.
+                let live = live_files(table).await?;
+                let all: Vec<&LiveFile> = live.iter().collect();
+                let seen = read_live(table, &QUARANTINE, &all).await?;
+                let fresh = transform::not_yet_quarantined(bad.clone().lazy(), seen);
+                Ok(rewrite(table, &QUARANTINE, fresh, &[]).await?)
             })
             .await?,
         );

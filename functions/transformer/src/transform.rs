@@ -172,6 +172,20 @@ pub fn quarantine(classified: LazyFrame, run_id: &str) -> LazyFrame {
         .select(columns)
 }
 
+/// The rows of `bad` not already in the quarantine `seen`, by (order_id, updated_at, reason);
+/// null order ids compare equal, so a keyless record is recognised too.
+pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
+    let keys = || [col("order_id"), col("updated_at"), col("reason")];
+    let mut args = JoinArgs::new(JoinType::Anti);
+    args.nulls_equal = true;
+    bad.join(
+        seen.select(keys()).unique(None, UniqueKeepStrategy::Any),
+        keys(),
+        keys(),
+        args,
+    )
+}
+
 /// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
 /// comes last wins, so newer batches appended after older data win ties.
 pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
@@ -321,6 +335,37 @@ mod tests {
             bad.column("quantity").unwrap().str().unwrap().get(0),
             Some("x")
         );
+    }
+
+    #[test]
+    fn a_bad_record_is_quarantined_once() {
+        let mut keyless = row("x", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
+        keyless[0] = None;
+        let first = quarantine(
+            classify(raw(&[
+                keyless,
+                row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+            ])),
+            "r1",
+        );
+        // The next batch re-delivers both and brings one new bad record.
+        let again = quarantine(
+            classify(raw(&[
+                keyless,
+                row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+                row("C", "two", "2026-01-03", "2026-01-03T10:00:00Z", "placed"),
+            ])),
+            "r2",
+        );
+        let fresh = not_yet_quarantined(again, first).collect().unwrap();
+        let ids: Vec<_> = fresh
+            .column("order_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(ids, [Some("C")]);
     }
 
     #[test]
