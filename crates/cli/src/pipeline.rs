@@ -38,12 +38,7 @@ pub struct Round {
 
 impl Pipeline {
     pub async fn new(lake: Lake, api_url: &str, quiet: bool) -> Result<Self> {
-        let mut config = extractor::Config::new(api_url);
-        if let Some(n) =
-            lakehouse_core::config::env_parse::<usize>(lakehouse_core::config::ENV_PAGE_SIZE)?
-        {
-            config.page_size = n;
-        }
+        let config = extractor::Config::new(api_url).with_env_overrides()?;
         let tables = lakehouse_tables::StageDeps::new(lake.clone()).await?;
         Ok(Pipeline {
             extract: extractor::Deps::new(lake.clone(), config)?,
@@ -120,7 +115,15 @@ impl Pipeline {
             bar.finish_and_clear();
             transform = Some(out);
         }
-        let report = report::assemble(&self.lake, &run_id).await?;
+        // The gold stage assembles the report as its last step; without it, the runner does.
+        let report = match &gold {
+            Some(out) => self.lake.get_json(&out.report_key).await?,
+            None => None,
+        };
+        let report = match report {
+            Some(report) => report,
+            None => report::assemble(&self.lake, &run_id).await?,
+        };
         Ok(Round {
             extract,
             transform,

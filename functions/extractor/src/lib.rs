@@ -47,6 +47,7 @@ impl Config {
         }
     }
 
+    /// Settings from the environment, with the API URL from `LAKEHOUSE_API_URL`.
     pub fn from_env() -> Result<Self> {
         let api_url = env_var(config::ENV_API_URL).ok_or_else(|| {
             ExtractError::Config(format!(
@@ -54,14 +55,18 @@ impl Config {
                 config::ENV_API_URL
             ))
         })?;
-        let mut cfg = Config::new(api_url);
+        Config::new(api_url).with_env_overrides()
+    }
+
+    /// Applies `LAKEHOUSE_PAGE_SIZE` and `LAKEHOUSE_OVERLAP_SECONDS` where they are set.
+    pub fn with_env_overrides(mut self) -> Result<Self> {
         if let Some(n) = env_parse::<usize>(config::ENV_PAGE_SIZE)? {
-            cfg.page_size = n;
+            self.page_size = n;
         }
         if let Some(s) = env_parse::<u64>(config::ENV_OVERLAP_SECONDS)? {
-            cfg.overlap = Duration::from_secs(s);
+            self.overlap = Duration::from_secs(s);
         }
-        Ok(cfg)
+        Ok(self)
     }
 }
 
@@ -218,4 +223,29 @@ pub async fn handler(
     run(event.payload, deps)
         .await
         .map_err(|e| e.kind().diagnostic(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_apply_and_bad_values_are_named() {
+        // SAFETY: the only test of this binary that touches the environment; nextest also runs
+        // each test in a process of its own.
+        unsafe {
+            std::env::set_var(config::ENV_OVERLAP_SECONDS, "60");
+            std::env::set_var(config::ENV_PAGE_SIZE, "250");
+        }
+        let c = Config::new("http://127.0.0.1:1")
+            .with_env_overrides()
+            .unwrap();
+        assert_eq!((c.page_size, c.overlap), (250, Duration::from_secs(60)));
+        unsafe { std::env::set_var(config::ENV_PAGE_SIZE, "lots") };
+        let err = Config::new("http://127.0.0.1:1")
+            .with_env_overrides()
+            .unwrap_err();
+        assert!(err.to_string().contains("LAKEHOUSE_PAGE_SIZE"), "{err}");
+        assert_eq!(err.kind(), lakehouse_core::ErrorKind::InvalidInput);
+    }
 }
