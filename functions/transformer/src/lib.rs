@@ -133,7 +133,12 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     let [batch, bad]: [DataFrame; 2] =
         LazyFrame::collect_all_with_engine(plans, Engine::Auto, opt_state)?
             .try_into()
-            .map_err(|_| TransformError::DataQuality("classification lost an output".into()))?;
+            .map_err(|_| {
+                // Two plans in, two frames out: anything else is a bug, not bad data.
+                TransformError::Polars(PolarsError::ComputeError(
+                    "collecting the classification did not return two frames".into(),
+                ))
+            })?;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
     let days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;
