@@ -41,7 +41,7 @@ impl Pipeline {
         let config = extractor::Config::new(api_url).with_env_overrides()?;
         let tables = lakehouse_tables::StageDeps::new(lake.clone()).await?;
         Ok(Pipeline {
-            extract: extractor::Deps::new(lake.clone(), config)?,
+            extract: extractor::Deps::new(lake.clone(), config).await?,
             transform: tables.clone(),
             gold: tables,
             lake,

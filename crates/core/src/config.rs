@@ -19,6 +19,8 @@ pub const ENV_AWS_REGION: &str = "AWS_REGION";
 pub const ENV_AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 /// Base URL of the source API the extractor reads.
 pub const ENV_API_URL: &str = "LAKEHOUSE_API_URL";
+/// `none` (default) or `iam`: SigV4-sign calls to the source API (an AWS_IAM Function URL).
+pub const ENV_API_AUTH: &str = "LAKEHOUSE_API_AUTH";
 /// Seconds re-read before the watermark on incremental loads, for late updates.
 pub const ENV_OVERLAP_SECONDS: &str = "LAKEHOUSE_OVERLAP_SECONDS";
 /// Records requested per API page.

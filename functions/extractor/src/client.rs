@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tracing::warn;
 
-use crate::{ExtractError, Result};
+use crate::{ExtractError, Result, auth::IamSigner};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -50,6 +50,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: String,
     retry: RetryPolicy,
+    signer: Option<IamSigner>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -57,7 +58,8 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 impl ApiClient {
-    pub fn new(base_url: &str, retry: RetryPolicy) -> Result<Self> {
+    /// A client for the API at `base_url`; with a signer, every request is SigV4-signed.
+    pub fn new(base_url: &str, retry: RetryPolicy, signer: Option<IamSigner>) -> Result<Self> {
         let base = base_url.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ExtractError::Config(format!(
@@ -68,7 +70,12 @@ impl ApiClient {
             .timeout(retry.request_timeout)
             .build()
             .map_err(|e| ExtractError::Config(format!("HTTP client: {e}")))?;
-        Ok(ApiClient { http, base, retry })
+        Ok(ApiClient {
+            http,
+            base,
+            retry,
+            signer,
+        })
     }
 
     pub async fn page(
@@ -96,7 +103,17 @@ impl ApiClient {
         }
         let mut attempt = 0;
         loop {
-            let last = match self.http.get(&url).query(&query).send().await {
+            // Built and signed per attempt: a signature carries its time.
+            let mut request = self
+                .http
+                .get(&url)
+                .query(&query)
+                .build()
+                .map_err(|e| ExtractError::Config(format!("request to {url}: {e}")))?;
+            if let Some(signer) = &self.signer {
+                signer.sign(&mut request).await?;
+            }
+            let last = match self.http.execute(request).await {
                 Ok(response) if response.status().is_success() => {
                     let bytes = response.bytes().await;
                     match bytes {

@@ -6,6 +6,7 @@
 //! advances the watermark with a conditional write. Re-running a run id whose manifest exists
 //! fetches nothing. The output is a small pointer for the next stage.
 
+mod auth;
 mod client;
 mod error;
 
@@ -25,6 +26,7 @@ use lakehouse_core::{
 use sha2::{Digest, Sha256};
 use tracing::info;
 
+pub use auth::{ApiAuth, IamSigner};
 pub use client::{ApiClient, RetryPolicy};
 pub use error::{ExtractError, Result};
 
@@ -35,6 +37,7 @@ pub struct Config {
     pub page_size: usize,
     pub overlap: Duration,
     pub retry: RetryPolicy,
+    pub auth: ApiAuth,
 }
 
 impl Config {
@@ -44,6 +47,7 @@ impl Config {
             page_size: config::DEFAULT_PAGE_SIZE,
             overlap: config::DEFAULT_OVERLAP,
             retry: RetryPolicy::default(),
+            auth: ApiAuth::None,
         }
     }
 
@@ -58,13 +62,17 @@ impl Config {
         Config::new(api_url).with_env_overrides()
     }
 
-    /// Applies `LAKEHOUSE_PAGE_SIZE` and `LAKEHOUSE_OVERLAP_SECONDS` where they are set.
+    /// Applies `LAKEHOUSE_PAGE_SIZE`, `LAKEHOUSE_OVERLAP_SECONDS` and `LAKEHOUSE_API_AUTH` where
+    /// they are set.
     pub fn with_env_overrides(mut self) -> Result<Self> {
         if let Some(n) = env_parse::<usize>(config::ENV_PAGE_SIZE)? {
             self.page_size = n;
         }
         if let Some(s) = env_parse::<u64>(config::ENV_OVERLAP_SECONDS)? {
             self.overlap = Duration::from_secs(s);
+        }
+        if let Some(auth) = env_var(config::ENV_API_AUTH) {
+            self.auth = auth.parse()?;
         }
         Ok(self)
     }
@@ -79,8 +87,13 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn new(lake: Lake, config: Config) -> Result<Self> {
-        let api = ApiClient::new(&config.api_url, config.retry.clone())?;
+    /// Builds the API client; with `ApiAuth::Iam` it also resolves the AWS credential chain.
+    pub async fn new(lake: Lake, config: Config) -> Result<Self> {
+        let signer = match config.auth {
+            ApiAuth::None => None,
+            ApiAuth::Iam => Some(IamSigner::from_environment().await?),
+        };
+        let api = ApiClient::new(&config.api_url, config.retry.clone(), signer)?;
         Ok(Deps { lake, api, config })
     }
 }

@@ -7,6 +7,6 @@ use lambda_runtime::{Error, run, service_fn, tracing};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let deps = extractor::Deps::new(Lake::from_env()?, extractor::Config::from_env()?)?;
+    let deps = extractor::Deps::new(Lake::from_env()?, extractor::Config::from_env()?).await?;
     run(service_fn(|event| extractor::handler(event, &deps))).await
 }

@@ -14,7 +14,7 @@ fn event(json: &str) -> LambdaEvent<ExtractInput> {
     LambdaEvent::new(serde_json::from_str(json).unwrap(), Context::default())
 }
 
-fn deps(api_url: &str, dir: &tempfile::TempDir) -> Deps {
+async fn deps(api_url: &str, dir: &tempfile::TempDir) -> Deps {
     let lake =
         Lake::open(LakeLocation::parse(dir.path().to_str().unwrap(), Default::default()).unwrap())
             .unwrap();
@@ -24,7 +24,7 @@ fn deps(api_url: &str, dir: &tempfile::TempDir) -> Deps {
         first_backoff: Duration::from_millis(10),
         ..RetryPolicy::default()
     };
-    Deps::new(lake, config).unwrap()
+    Deps::new(lake, config).await.unwrap()
 }
 
 async fn source() -> (Arc<SourceState>, String) {
@@ -43,7 +43,7 @@ async fn source() -> (Arc<SourceState>, String) {
 async fn the_full_then_the_incremental_event_land_raw_data() {
     let (state, url) = source().await;
     let dir = tempfile::tempdir().unwrap();
-    let deps = deps(&url, &dir);
+    let deps = deps(&url, &dir).await;
     let full = handler(
         event(include_str!("../../../events/extractor-full.json")),
         &deps,
@@ -81,7 +81,7 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     let dir = tempfile::tempdir().unwrap();
     let no_watermark = handler(
         event(include_str!("../../../events/extractor-incremental.json")),
-        &deps(&url, &dir),
+        &deps(&url, &dir).await,
     )
     .await
     .unwrap_err();
@@ -95,7 +95,7 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     // Nothing listens on port 9 of loopback: the API is down.
     let down = handler(
         event(include_str!("../../../events/extractor-full.json")),
-        &deps("http://127.0.0.1:9", &dir),
+        &deps("http://127.0.0.1:9", &dir).await,
     )
     .await
     .unwrap_err();

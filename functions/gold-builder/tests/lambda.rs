@@ -31,7 +31,9 @@ async fn silver_becomes_a_star_schema() {
     let (url, _server) = serve_on_loopback(Arc::new(SourceState { store, clock }))
         .await
         .unwrap();
-    let extract = extractor::Deps::new(lake.clone(), extractor::Config::new(url)).unwrap();
+    let extract = extractor::Deps::new(lake.clone(), extractor::Config::new(url))
+        .await
+        .unwrap();
     let landed = extractor::run(
         ExtractInput {
             mode: Mode::Full,

@@ -30,7 +30,9 @@ async fn extracted(dir: &tempfile::TempDir) -> (Lake, ExtractOutput) {
     let (url, _server) = serve_on_loopback(Arc::new(SourceState { store, clock }))
         .await
         .unwrap();
-    let deps = extractor::Deps::new(lake.clone(), extractor::Config::new(url)).unwrap();
+    let deps = extractor::Deps::new(lake.clone(), extractor::Config::new(url))
+        .await
+        .unwrap();
     let out = extractor::run(
         ExtractInput {
             mode: Mode::Full,

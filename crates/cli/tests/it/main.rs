@@ -3,6 +3,7 @@
 // Helpers outside #[test] functions may unwrap too: a failure here is a test failure.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bootstrap;
 mod cli;
 mod e2e;
 mod harness;
