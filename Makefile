@@ -1,5 +1,5 @@
 # The project's commands. `make demo` and `make test` are the two the README starts with.
-.PHONY: setup demo test lint infra lambdas unit bench clean-lake
+.PHONY: setup demo test lint infra lambdas local-up local-down unit bench clean-lake
 
 CARGO ?= cargo
 
@@ -25,11 +25,26 @@ LAMBDA_PROFILE ?= release
 lambdas: setup
 	scripts/build-lambdas.sh $(LAMBDA_PROFILE)
 
+# The real deployment on a local AWS without Docker: LocalStack (host process, the project's
+# Lambda executor) and the lake's S3 server on loopback, the artifacts built, template.yaml
+# deployed with `samlocal deploy --config-env local`. State and logs: .localstack/.
+LOCAL_LAMBDA_PROFILE ?= ci
+local-up: setup
+	scripts/build-lambdas.sh $(LOCAL_LAMBDA_PROFILE)
+	localstack/host/up.sh
+	localstack/deploy.sh
+
+local-down:
+	localstack/host/down.sh
+
 # Everything CI runs: lint, infra checks, unit and handler tests, end-to-end tests (local
-# directory and S3 server) checked by PyIceberg, and the built Lambda artifacts under AWS's
-# runtime interface emulator.
+# directory and S3 server) checked by PyIceberg, the built Lambda artifacts under AWS's
+# runtime interface emulator, the host Lambda executor inside LocalStack, and the deployed
+# stack on LocalStack end to end.
 test: setup lint infra
 	scripts/build-lambdas.sh ci
+	localstack/host/install.sh
+	localstack/host/.venv/bin/python -m pytest -q localstack/host/tests
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 unit:

@@ -21,6 +21,9 @@ pub const ENV_AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 pub const ENV_API_URL: &str = "LAKEHOUSE_API_URL";
 /// `none` (default) or `iam`: SigV4-sign calls to the source API (an AWS_IAM Function URL).
 pub const ENV_API_AUTH: &str = "LAKEHOUSE_API_AUTH";
+/// An IP address the source API's host name resolves to, bypassing DNS (LocalStack's Function
+/// URLs are `*.localhost.localstack.cloud` names that need public DNS).
+pub const ENV_API_RESOLVE: &str = "LAKEHOUSE_API_RESOLVE";
 /// Seconds re-read before the watermark on incremental loads, for late updates.
 pub const ENV_OVERLAP_SECONDS: &str = "LAKEHOUSE_OVERLAP_SECONDS";
 /// Records requested per API page.

@@ -6,6 +6,13 @@
 //! built against the fresh table (so a conflicting commit is re-applied on the new state, not
 //! replayed blindly) and committed as a compare-and-swap; on failure the loop backs off and tries
 //! again, a bounded number of times, well inside a Lambda timeout.
+//!
+//! How a plan is committed: an append when it removes nothing; an `overwrite` naming the files
+//! it removes when the table has a single manifest; otherwise a `replace` with the complete new
+//! file list. iceberg-rust 0.10's overwrite panics (`Option::unwrap` on a `None` file count in
+//! `ManifestListEntryV2::from`) whenever a manifest other than the one it picks for the new files
+//! must drop entries, which happens as soon as a table's files span two manifests. The replace
+//! snapshot has the same content an overwrite would have had, but no parent snapshot.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -184,6 +191,20 @@ pub async fn commit_run<E: From<TablesError>>(
             .current_snapshot(None)
             .map_err(TablesError::from)?
             .is_some();
+        let shape = if plan.remove.is_empty() || !has_snapshot {
+            // Overwrite needs a snapshot to start from; the first write of a table is an append.
+            Shape::Append
+        } else if table
+            .manifests(None, None)
+            .await
+            .map_err(TablesError::from)?
+            .len()
+            == 1
+        {
+            Shape::Overwrite
+        } else {
+            Shape::Replace(kept_files(&table, &plan.remove).await?)
+        };
         let identifier = table.identifier().clone();
         let store = table.object_store();
         let catalog = Arc::new(TaggingCatalog {
@@ -194,11 +215,13 @@ pub async fn commit_run<E: From<TablesError>>(
             .await
             .map_err(TablesError::from)?;
         let tx = tagged.new_transaction(None);
-        // Overwrite needs a snapshot to start from; the first write of a table is an append.
-        let tx = if plan.remove.is_empty() || !has_snapshot {
-            tx.append_data(plan.files)
-        } else {
-            tx.overwrite(plan.files, plan.remove)
+        let tx = match shape {
+            Shape::Append => tx.append_data(plan.files),
+            Shape::Overwrite => tx.overwrite(plan.files, plan.remove),
+            Shape::Replace(mut files) => {
+                files.extend(plan.files);
+                tx.replace(files)
+            }
         };
         match tx.commit().await {
             Ok(()) => {
@@ -219,6 +242,31 @@ pub async fn commit_run<E: From<TablesError>>(
         last: last_error,
     }
     .into())
+}
+
+/// How a plan reaches the table (see the module documentation).
+enum Shape {
+    Append,
+    Overwrite,
+    /// The complete file list of the new snapshot.
+    Replace(Vec<DataFile>),
+}
+
+/// The live data files of the table that `remove` does not name.
+async fn kept_files(table: &Table, remove: &HashMap<String, Vec<String>>) -> Result<Vec<DataFile>> {
+    let removed: std::collections::HashSet<&str> =
+        remove.values().flatten().map(String::as_str).collect();
+    let manifests = table.manifests(None, None).await?;
+    let mut kept = Vec::new();
+    for entry in table.datafiles(&manifests, None, (None, None)).await? {
+        let (_, entry) = entry?;
+        if *entry.status() != Status::Deleted
+            && !removed.contains(entry.data_file().file_path().as_str())
+        {
+            kept.push(entry.data_file().clone());
+        }
+    }
+    Ok(kept)
 }
 
 /// The plan that replaces the files `replace` with the rows of `merged`: the one shape of

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
 use lakehouse_tables::{
     TablesError, Warehouse,
-    commit::{RetryPolicy, commit_run, live_files, rewrite},
-    schemas::{DIM_PRODUCTS, FACT_SALES},
+    commit::{LiveFile, RetryPolicy, commit_run, live_files, rewrite},
+    schemas::{DIM_PRODUCTS, FACT_SALES, TableDef},
 };
 use polars::prelude::*;
 
@@ -32,15 +32,20 @@ fn run(n: u32) -> RunId {
     RunId::parse(&format!("20260101T00000{n}Z-test{n}")).unwrap()
 }
 
-async fn ids(warehouse: &Warehouse) -> Vec<String> {
-    let df = warehouse
-        .read_table(&DIM_PRODUCTS)
+/// A table's rows sorted by `key`, as a reader of the table sees them.
+async fn sorted_rows(warehouse: &Warehouse, def: &TableDef, key: &str) -> DataFrame {
+    warehouse
+        .read_table(def)
         .await
         .unwrap()
         .unwrap()
-        .sort(["product_id"], Default::default())
+        .sort([key], Default::default())
         .collect()
-        .unwrap();
+        .unwrap()
+}
+
+async fn ids(warehouse: &Warehouse) -> Vec<String> {
+    let df = sorted_rows(warehouse, &DIM_PRODUCTS, "product_id").await;
     df.column("product_id")
         .unwrap()
         .str()
@@ -145,6 +150,33 @@ fn facts(dates: &[&str], ids: &[&str], amount: f64) -> LazyFrame {
     ])
 }
 
+/// fact_sales' amounts in order_id order, as a reader of the table sees them.
+async fn fact_amounts(warehouse: &Warehouse) -> Vec<f64> {
+    let df = sorted_rows(warehouse, &FACT_SALES, "order_id").await;
+    df.column("amount")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect()
+}
+
+/// Commits `first` as fact_sales' first run; the live files that result.
+async fn first_facts(warehouse: &Warehouse, first: LazyFrame) -> Vec<LiveFile> {
+    commit_run::<TablesError>(
+        warehouse,
+        &FACT_SALES,
+        &run(1),
+        &RetryPolicy::default(),
+        async |table| rewrite(table, &FACT_SALES, first.clone(), &[]).await,
+    )
+    .await
+    .unwrap();
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    live_files(&table).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overwrite_replaces_only_the_partitions_it_names() {
     let dir = tempfile::tempdir().unwrap();
@@ -155,13 +187,7 @@ async fn an_overwrite_replaces_only_the_partitions_it_names() {
         &["a", "b", "c", "d"],
         5.0,
     );
-    commit_run::<TablesError>(&warehouse, &FACT_SALES, &run(1), &policy, async |table| {
-        rewrite(table, &FACT_SALES, first.clone(), &[]).await
-    })
-    .await
-    .unwrap();
-    let table = warehouse.require(FACT_SALES.name).await.unwrap();
-    let before = live_files(&table).await.unwrap();
+    let before = first_facts(&warehouse, first).await;
     assert_eq!(before.len(), 3, "one file per day partition: {before:?}");
 
     let day2 = before
@@ -187,21 +213,58 @@ async fn an_overwrite_replaces_only_the_partitions_it_names() {
         let kept = after.iter().any(|a| a.path == f.path);
         assert_eq!(kept, f.day != Some(20_455), "{f:?}");
     }
-    let df = warehouse
-        .read_table(&FACT_SALES)
-        .await
-        .unwrap()
-        .unwrap()
-        .sort(["order_id"], Default::default())
-        .collect()
-        .unwrap();
-    let amounts: Vec<f64> = df
-        .column("amount")
-        .unwrap()
-        .f64()
-        .unwrap()
-        .iter()
-        .flatten()
-        .collect();
+    let amounts = fact_amounts(&warehouse).await;
     assert_eq!(amounts, [5.0, 5.0, 7.0, 5.0]);
+}
+
+/// iceberg-rust 0.10's overwrite panics once the files to drop span two manifests; the commit
+/// must still land, with exactly the rows the plan describes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_across_several_manifests_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let policy = RetryPolicy::default();
+    // Eight day partitions in one append: iceberg-rust splits them over two manifests.
+    let days: Vec<String> = (1..=8).map(|d| format!("2026-01-0{d}")).collect();
+    let ids: Vec<String> = (1..=8).map(|d| format!("o{d}")).collect();
+    let day_refs: Vec<&str> = days.iter().map(String::as_str).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let first = facts(&day_refs, &id_refs, 5.0);
+    let before = first_facts(&warehouse, first).await;
+    let manifests: std::collections::HashSet<_> = before.iter().map(|f| &f.manifest).collect();
+    assert!(
+        manifests.len() > 1,
+        "the scenario needs several manifests: {before:?}"
+    );
+
+    // Rewrite the first and the last day, whose files sit in different manifests.
+    let (first_day, last_day) = (20_454, 20_461);
+    let replaced: Vec<LiveFile> = before
+        .iter()
+        .filter(|f| f.day == Some(first_day) || f.day == Some(last_day))
+        .cloned()
+        .collect();
+    assert_ne!(replaced[0].manifest, replaced[1].manifest, "{replaced:?}");
+    for round in 2..=3 {
+        let table = warehouse.require(FACT_SALES.name).await.unwrap();
+        let live = live_files(&table).await.unwrap();
+        let replaced: Vec<&LiveFile> = live
+            .iter()
+            .filter(|f| f.day == Some(first_day) || f.day == Some(last_day))
+            .collect();
+        let update = facts(&["2026-01-01", "2026-01-08"], &["o1", "o8"], round as f64);
+        commit_run::<TablesError>(
+            &warehouse,
+            &FACT_SALES,
+            &run(round),
+            &policy,
+            async |table| rewrite(table, &FACT_SALES, update.clone(), &replaced).await,
+        )
+        .await
+        .unwrap();
+    }
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    assert_eq!(live_files(&table).await.unwrap().len(), 8);
+    let amounts = fact_amounts(&warehouse).await;
+    assert_eq!(amounts, [3.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 3.0]);
 }

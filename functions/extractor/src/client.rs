@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tracing::warn;
 
-use crate::{ExtractError, Result, auth::IamSigner};
+use crate::{Config, ExtractError, Result, auth::IamSigner};
 
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
@@ -58,16 +58,25 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 impl ApiClient {
-    /// A client for the API at `base_url`; with a signer, every request is SigV4-signed.
-    pub fn new(base_url: &str, retry: RetryPolicy, signer: Option<IamSigner>) -> Result<Self> {
+    /// A client for the API at `config.api_url`; with a signer, every request is SigV4-signed.
+    pub fn new(config: &Config, signer: Option<IamSigner>) -> Result<Self> {
+        let base_url = &config.api_url;
+        let retry = config.retry.clone();
         let base = base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let url = reqwest::Url::parse(&base)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"));
+        let Some(url) = url else {
             return Err(ExtractError::Config(format!(
-                "source API URL {base_url:?} must start with http:// or https://"
+                "source API URL {base_url:?} must be an http:// or https:// URL"
             )));
+        };
+        let mut http = reqwest::Client::builder().timeout(retry.request_timeout);
+        if let (Some(ip), Some(host)) = (config.resolve, url.host_str()) {
+            // Port 0: keep the URL's port.
+            http = http.resolve(host, std::net::SocketAddr::new(ip, 0));
         }
-        let http = reqwest::Client::builder()
-            .timeout(retry.request_timeout)
+        let http = http
             .build()
             .map_err(|e| ExtractError::Config(format!("HTTP client: {e}")))?;
         Ok(ApiClient {

@@ -38,6 +38,9 @@ pub struct Config {
     pub overlap: Duration,
     pub retry: RetryPolicy,
     pub auth: ApiAuth,
+    /// Connect to this address instead of resolving the API's host name (the Host header and
+    /// the SigV4 signature still name the host).
+    pub resolve: Option<std::net::IpAddr>,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             overlap: config::DEFAULT_OVERLAP,
             retry: RetryPolicy::default(),
             auth: ApiAuth::None,
+            resolve: None,
         }
     }
 
@@ -62,8 +66,8 @@ impl Config {
         Config::new(api_url).with_env_overrides()
     }
 
-    /// Applies `LAKEHOUSE_PAGE_SIZE`, `LAKEHOUSE_OVERLAP_SECONDS` and `LAKEHOUSE_API_AUTH` where
-    /// they are set.
+    /// Applies `LAKEHOUSE_PAGE_SIZE`, `LAKEHOUSE_OVERLAP_SECONDS`, `LAKEHOUSE_API_AUTH` and
+    /// `LAKEHOUSE_API_RESOLVE` where they are set.
     pub fn with_env_overrides(mut self) -> Result<Self> {
         if let Some(n) = env_parse::<usize>(config::ENV_PAGE_SIZE)? {
             self.page_size = n;
@@ -73,6 +77,14 @@ impl Config {
         }
         if let Some(auth) = env_var(config::ENV_API_AUTH) {
             self.auth = auth.parse()?;
+        }
+        if let Some(ip) = env_var(config::ENV_API_RESOLVE) {
+            self.resolve = Some(ip.trim().parse().map_err(|_| {
+                ExtractError::Config(format!(
+                    "{}={ip:?} is not an IP address",
+                    config::ENV_API_RESOLVE
+                ))
+            })?);
         }
         Ok(self)
     }
@@ -93,7 +105,7 @@ impl Deps {
             ApiAuth::None => None,
             ApiAuth::Iam => Some(IamSigner::from_environment().await?),
         };
-        let api = ApiClient::new(&config.api_url, config.retry.clone(), signer)?;
+        let api = ApiClient::new(&config, signer)?;
         Ok(Deps { lake, api, config })
     }
 }

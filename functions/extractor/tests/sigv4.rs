@@ -16,7 +16,7 @@ use aws_config::Region;
 use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
 use axum::{Json, Router, extract::Request, routing::get};
 use chrono::{TimeZone, Utc};
-use extractor::{ApiClient, IamSigner, RetryPolicy};
+use extractor::{ApiClient, Config, IamSigner};
 use lakehouse_core::contracts::Mode;
 use serde_json::{Value, json};
 
@@ -94,7 +94,7 @@ async fn signed_requests_carry_the_signature_botocore_computes() {
         SharedCredentialsProvider::new(creds),
         Region::new("eu-central-1"),
     );
-    let client = ApiClient::new(&base, RetryPolicy::default(), Some(signer)).unwrap();
+    let client = ApiClient::new(&Config::new(&base), Some(signer)).unwrap();
     // A query string with characters SigV4 must percent-encode (':' in the timestamps).
     let since = Utc.with_ymd_and_hms(2026, 11, 1, 8, 30, 0).unwrap();
     client
@@ -127,7 +127,7 @@ async fn signed_requests_carry_the_signature_botocore_computes() {
 async fn unsigned_by_default() {
     let captured = Captured::default();
     let base = capture_server(captured.clone()).await;
-    let client = ApiClient::new(&base, RetryPolicy::default(), None).unwrap();
+    let client = ApiClient::new(&Config::new(&base), None).unwrap();
     client.page(Mode::Full, None, None, None, 10).await.unwrap();
     let (_, _, headers) = captured.lock().unwrap().pop().unwrap();
     assert!(!headers.contains_key("authorization"), "{headers:?}");
@@ -145,4 +145,23 @@ async fn iam_auth_without_a_region_is_a_clear_configuration_error() {
     let err = IamSigner::from_environment().await.unwrap_err();
     assert!(err.to_string().contains("AWS_REGION"), "{err}");
     assert_eq!(err.kind(), lakehouse_core::ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn a_resolve_override_reaches_the_api_under_another_host_name() {
+    let captured = Captured::default();
+    let base = capture_server(captured.clone()).await;
+    let port = base.rsplit(':').next().unwrap();
+    // A name no DNS knows, as LocalStack's Function URLs are offline.
+    let mut config = Config::new(format!(
+        "http://abc.lambda-url.us-east-1.localhost.localstack.cloud:{port}"
+    ));
+    config.resolve = Some("127.0.0.1".parse().unwrap());
+    let client = ApiClient::new(&config, None).unwrap();
+    client.page(Mode::Full, None, None, None, 10).await.unwrap();
+    let (_, _, headers) = captured.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        headers["host"],
+        format!("abc.lambda-url.us-east-1.localhost.localstack.cloud:{port}")
+    );
 }

@@ -13,4 +13,4 @@ pub mod record;
 pub mod store;
 
 pub use http::{Clock, SourceState, router, serve_on_loopback};
-pub use store::{StoreConfig, SyntheticStore};
+pub use store::{StoreConfig, SyntheticStore, Truth};

@@ -12,7 +12,7 @@ use lakehouse_core::{
     store::LakeLocation,
 };
 use lakehouse_tables::{Warehouse, schemas::ALL};
-use mock_api::StoreConfig;
+use mock_api::{StoreConfig, Truth};
 
 use crate::harness;
 
@@ -128,6 +128,12 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
 
     // What the source says the lake must now hold, for the independent reader.
     let truth = source.state.store.truth(last.extract.window.until);
+    check_with_pyiceberg(warehouse.location(), &truth, env);
+}
+
+/// PyIceberg reads every table of the warehouse at `warehouse_uri` and checks it against the
+/// source's truth (tests/check_tables.py); `env` carries the S3 settings when it is on S3.
+pub fn check_with_pyiceberg(warehouse_uri: &str, truth: &Truth, env: &[(&str, String)]) {
     let expected = serde_json::json!({
         "valid_orders": truth.valid_orders,
         "bad_records": truth.bad_records.iter().map(|(id, kind)| (id, kind.reason())).collect::<Vec<_>>(),
@@ -138,7 +144,7 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
     let out = harness::python(
         &[
             "tests/check_tables.py",
-            warehouse.location(),
+            warehouse_uri,
             expected_path.to_str().unwrap(),
         ],
         env,

@@ -7,3 +7,4 @@ mod bootstrap;
 mod cli;
 mod e2e;
 mod harness;
+mod local_aws;

@@ -1,0 +1,203 @@
+//! The real deployment, fully local and without Docker: LocalStack and the S3 server started
+//! by `localstack/host/up.sh`, the built artifacts deployed from template.yaml by
+//! `localstack/deploy.sh` (samlocal), Step Functions executions driving the Lambda binaries,
+//! the EventBridge schedule starting one on its own, a failure path, and PyIceberg checking the
+//! tables on the S3 server against the source's truth.
+
+use std::{
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use lakehouse_core::{Lake, config::S3Settings, store::LakeLocation, watermark};
+use lakehouse_tables::Warehouse;
+use mock_api::{StoreConfig, SyntheticStore};
+use serde_json::Value;
+
+use crate::{
+    e2e::check_with_pyiceberg,
+    harness::{python, repo_root},
+};
+
+const LAKE_S3: &str = "http://127.0.0.1:8333";
+const LAKE_URI: &str = "s3://lakehouse/lake";
+
+/// The local stack for one test, its state in a temporary directory; torn down on drop.
+struct Stack {
+    state: tempfile::TempDir,
+}
+
+impl Stack {
+    fn up() -> Stack {
+        let stack = Stack {
+            state: tempfile::tempdir().unwrap(),
+        };
+        let out = stack.script("localstack/host/up.sh", &[]);
+        assert!(out.status.success(), "up.sh failed:\n{}", text(&out));
+        stack
+    }
+
+    fn script(&self, script: &str, args: &[&str]) -> Output {
+        Command::new(repo_root().join(script))
+            .args(args)
+            .current_dir(repo_root())
+            .env("LAKEHOUSE_LOCAL_STATE", self.state.path())
+            .output()
+            .unwrap()
+    }
+
+    fn log_tail(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.state.path().join("localstack.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.script("localstack/host/down.sh", &[]);
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// One `localstack/aws_ops.py` command; its JSON answer.
+fn ops(stack: &Stack, args: &[&str]) -> Value {
+    let mut argv = vec!["localstack/aws_ops.py"];
+    argv.extend_from_slice(args);
+    let out = python(&argv, &[]);
+    assert!(
+        out.status.success(),
+        "aws_ops {args:?} failed:\n{}\nLocalStack log:\n{}",
+        text(&out),
+        stack.log_tail()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn assert_succeeded(stack: &Stack, execution: &Value) {
+    assert_eq!(
+        execution["status"],
+        "SUCCEEDED",
+        "{execution:#}\nLocalStack log:\n{}",
+        stack.log_tail()
+    );
+}
+
+fn s3_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", LAKE_S3.into()),
+        // The local S3 server runs without a credentials file: any signed request is accepted.
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ]
+}
+
+#[test]
+fn the_deployed_stack_runs_on_localstack() {
+    for (key, value) in s3_env() {
+        // SAFETY: nextest runs each test in its own process; no other thread exists yet.
+        unsafe { std::env::set_var(key, value) };
+    }
+    let stack = Stack::up();
+
+    // A live source: three days of orders (several order_date partitions, updates to earlier
+    // orders) that keep arriving for another day, so every incremental load finds new ones.
+    let start: DateTime<Utc> = (Utc::now() - chrono::Duration::days(3)).trunc_subsecs(0);
+    let source = StoreConfig {
+        orders: 20_000,
+        history_days: 4,
+        start,
+        ..StoreConfig::default()
+    };
+    let start_param = format!(
+        "SourceStart={}",
+        start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let deployed = stack.script(
+        "localstack/deploy.sh",
+        &[&start_param, "SourceHistoryDays=4", "SourceOrders=20000"],
+    );
+    assert!(
+        deployed.status.success(),
+        "deploy failed:\n{}",
+        text(&deployed)
+    );
+
+    let full = ops(&stack, &["run", "full"]);
+    assert_succeeded(&stack, &full);
+    assert!(full["output"]["report_key"].is_string(), "{full:#}");
+    let incremental = ops(&stack, &["run", "incremental"]);
+    assert_succeeded(&stack, &incremental);
+
+    // The source API goes down (its Lambda cannot start): the run retries, then ends in the
+    // failure path with the cause; after the API is back, a re-run succeeds.
+    ops(&stack, &["schedule", "disable"]);
+    ops(&stack, &["set-env", "MockApiFunction", "MOCK_ORDERS=0"]);
+    let failed = ops(&stack, &["run", "incremental"]);
+    assert_eq!(failed["status"], "FAILED", "{failed:#}");
+    assert_eq!(failed["error"], "Retryable", "{failed:#}");
+    let cause = failed["cause"].as_str().unwrap_or_default();
+    assert!(cause.contains("source API unavailable"), "{failed:#}");
+    ops(&stack, &["set-env", "MockApiFunction", "MOCK_ORDERS=20000"]);
+    ops(&stack, &["schedule", "enable"]);
+    let rerun = ops(&stack, &["run", "incremental"]);
+    assert_succeeded(&stack, &rerun);
+
+    // The schedule (rate(1 minute) in samconfig's local environment) starts one on its own.
+    let since = rerun["stop"].as_f64().unwrap();
+    let waited = Instant::now();
+    let scheduled = loop {
+        let all = ops(&stack, &["executions"]);
+        let found = all.as_array().unwrap().iter().find(|e| {
+            !e["name"].as_str().unwrap().starts_with("e2e-")
+                && e["start"].as_f64().unwrap() > since
+                && e["status"] != "RUNNING"
+        });
+        if let Some(found) = found {
+            break found.clone();
+        }
+        assert!(
+            waited.elapsed() < Duration::from_secs(180),
+            "no scheduled execution within 3 minutes: {all:#}"
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    };
+    assert_succeeded(&stack, &scheduled);
+    assert_eq!(scheduled["input"]["mode"], "incremental", "{scheduled:#}");
+
+    // Freeze the lake, then check it against what the source holds up to the watermark.
+    ops(&stack, &["schedule", "disable"]);
+    ops(&stack, &["quiesce"]);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (high_water, warehouse_uri) = runtime.block_on(async {
+        let lake =
+            Lake::open(LakeLocation::parse(LAKE_URI, S3Settings::from_env()).unwrap()).unwrap();
+        let wm = watermark::current(&lake)
+            .await
+            .unwrap()
+            .expect("a watermark");
+        let warehouse = Warehouse::open(&lake).await.unwrap();
+        (wm.watermark.high_water, warehouse.location().to_owned())
+    });
+    let truth = SyntheticStore::new(source).unwrap().truth(high_water);
+    assert!(
+        truth.valid_orders.len() > 500,
+        "{}",
+        truth.valid_orders.len()
+    );
+    check_with_pyiceberg(&warehouse_uri, &truth, &s3_env());
+}
