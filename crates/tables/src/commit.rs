@@ -21,6 +21,7 @@ use iceberg_rust::{
     arrow::write::write_parquet_partitioned,
     spec::{
         manifest::{DataFile, Status},
+        manifest_list::ManifestListEntry,
         values::Value,
     },
     table::Table,
@@ -65,29 +66,40 @@ pub struct LiveFile {
 
 pub async fn live_files(table: &Table) -> Result<Vec<LiveFile>> {
     let manifests = table.manifests(None, None).await?;
-    let entries = table.datafiles(&manifests, None, (None, None)).await?;
+    let files = live_data_files(table, &manifests).await?;
+    Ok(files
+        .into_iter()
+        .map(|(manifest, file)| {
+            let day = file
+                .partition()
+                .get(DAY_PARTITION_FIELD)
+                .and_then(|v| v.as_ref())
+                .and_then(|v| match v {
+                    Value::Int(d) | Value::Date(d) => Some(*d),
+                    _ => None,
+                });
+            LiveFile {
+                manifest,
+                path: file.file_path().to_string(),
+                day,
+                records: *file.record_count(),
+                bytes: *file.file_size_in_bytes(),
+            }
+        })
+        .collect())
+}
+
+/// The data files `manifests` list as live (not deleted), each with its manifest's path.
+async fn live_data_files(
+    table: &Table,
+    manifests: &[ManifestListEntry],
+) -> Result<Vec<(String, DataFile)>> {
     let mut files = Vec::new();
-    for entry in entries {
+    for entry in table.datafiles(manifests, None, (None, None)).await? {
         let (manifest, entry) = entry?;
-        if *entry.status() == Status::Deleted {
-            continue;
+        if *entry.status() != Status::Deleted {
+            files.push((manifest.to_string(), entry.data_file().clone()));
         }
-        let file = entry.data_file();
-        let day = file
-            .partition()
-            .get(DAY_PARTITION_FIELD)
-            .and_then(|v| v.as_ref())
-            .and_then(|v| match v {
-                Value::Int(d) | Value::Date(d) => Some(*d),
-                _ => None,
-            });
-        files.push(LiveFile {
-            manifest: manifest.to_string(),
-            path: file.file_path().to_string(),
-            day,
-            records: *file.record_count(),
-            bytes: *file.file_size_in_bytes(),
-        });
     }
     Ok(files)
 }
@@ -194,16 +206,16 @@ pub async fn commit_run<E: From<TablesError>>(
         let shape = if plan.remove.is_empty() || !has_snapshot {
             // Overwrite needs a snapshot to start from; the first write of a table is an append.
             Shape::Append
-        } else if table
-            .manifests(None, None)
-            .await
-            .map_err(TablesError::from)?
-            .len()
-            == 1
-        {
-            Shape::Overwrite
         } else {
-            Shape::Replace(kept_files(&table, &plan.remove).await?)
+            let manifests = table
+                .manifests(None, None)
+                .await
+                .map_err(TablesError::from)?;
+            if manifests.len() == 1 {
+                Shape::Overwrite
+            } else {
+                Shape::Replace(kept_files(&table, &manifests, &plan.remove).await?)
+            }
         };
         let identifier = table.identifier().clone();
         let store = table.object_store();
@@ -252,21 +264,20 @@ enum Shape {
     Replace(Vec<DataFile>),
 }
 
-/// The live data files of the table that `remove` does not name.
-async fn kept_files(table: &Table, remove: &HashMap<String, Vec<String>>) -> Result<Vec<DataFile>> {
+/// The live data files of `manifests` that `remove` does not name.
+async fn kept_files(
+    table: &Table,
+    manifests: &[ManifestListEntry],
+    remove: &HashMap<String, Vec<String>>,
+) -> Result<Vec<DataFile>> {
     let removed: std::collections::HashSet<&str> =
         remove.values().flatten().map(String::as_str).collect();
-    let manifests = table.manifests(None, None).await?;
-    let mut kept = Vec::new();
-    for entry in table.datafiles(&manifests, None, (None, None)).await? {
-        let (_, entry) = entry?;
-        if *entry.status() != Status::Deleted
-            && !removed.contains(entry.data_file().file_path().as_str())
-        {
-            kept.push(entry.data_file().clone());
-        }
-    }
-    Ok(kept)
+    Ok(live_data_files(table, manifests)
+        .await?
+        .into_iter()
+        .map(|(_, file)| file)
+        .filter(|file| !removed.contains(file.file_path().as_str()))
+        .collect())
 }
 
 /// The plan that replaces the files `replace` with the rows of `merged`: the one shape of
