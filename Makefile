@@ -1,5 +1,5 @@
 # The project's commands. `make demo` and `make test` are the two the README starts with.
-.PHONY: setup demo test lint infra lambdas local-up local-down unit bench clean-lake
+.PHONY: setup demo test lint infra lambdas local-up local-down docker-up docker-down unit bench clean-lake
 
 CARGO ?= cargo
 
@@ -36,6 +36,15 @@ local-up: setup
 
 local-down:
 	localstack/host/down.sh
+
+# The same deployment for machines with a Docker engine: LocalStack and MinIO from
+# localstack/docker-compose.yml (not run in CI, which proves the Docker-free path above).
+docker-up: setup
+	scripts/build-lambdas.sh $(LOCAL_LAMBDA_PROFILE)
+	localstack/docker-up.sh
+
+docker-down:
+	localstack/docker-up.sh down
 
 # Everything CI runs: lint, infra checks, unit and handler tests, end-to-end tests (local
 # directory and S3 server) checked by PyIceberg, the built Lambda artifacts under AWS's

@@ -16,17 +16,23 @@ lambda_dir=${CARGO_TARGET_DIR:-$root/target}/lambda
 curl -fsS -o /dev/null "$AWS_ENDPOINT_URL/_localstack/health" || {
     echo "deploy: LocalStack is not answering at $AWS_ENDPOINT_URL: run localstack/host/up.sh" >&2; exit 1; }
 
-# The lake's bucket, on the S3 server (not on LocalStack): see LakeUri in samconfig.toml.
-AWS_ENDPOINT_URL=$lake_s3 python tests/s3_bucket.py lakehouse
+# The lake's bucket, on the S3 server (not on LocalStack), with the server's own keys.
+# shellcheck source=lake.env
+. "$root/localstack/lake.env"
+AWS_ENDPOINT_URL=$lake_s3 AWS_ACCESS_KEY_ID=$LAKE_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$LAKE_SECRET_ACCESS_KEY \
+    python tests/s3_bucket.py lakehouse
 
 python localstack/built_template.py template.yaml "$lambda_dir" .aws-sam/build/template.yaml
 # Extra "Key=Value" arguments override single parameters of samconfig's local environment
 # (sam replaces the whole list when given one on the command line).
-overrides=$(python - "$@" <<'PY'
+overrides=$(python - "LakeAccessKeyId=$LAKE_ACCESS_KEY_ID" "LakeSecretAccessKey=$LAKE_SECRET_ACCESS_KEY" "$@" <<'PY'
 import shlex, sys, tomllib
 local = tomllib.load(open("samconfig.toml", "rb"))["local"]["deploy"]["parameters"]
 params = dict(p.split("=", 1) for p in shlex.split(local["parameter_overrides"]))
-params.update(a.split("=", 1) for a in sys.argv[1:])
+for arg in sys.argv[1:]:
+    if "=" not in arg:
+        sys.exit(f"deploy: {arg!r} is not Parameter=Value")
+    params.update([arg.split("=", 1)])
 print(" ".join(f'{k}="{v}"' for k, v in params.items()))
 PY
 )

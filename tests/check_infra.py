@@ -4,15 +4,20 @@
 - statelint on the state machine, rendered with example ARNs for its ${...} substitutions;
 - every ${...} in the ASL is defined in DefinitionSubstitutions, and every substitution is used;
 - every directory under functions/ is exactly one Lambda of the template (binary = directory
-  name), and every function is referenced by the rest of the stack.
+  name), and every function is referenced by the rest of the stack;
+- localstack/docker-compose.yml (not runnable here: no Docker engine) agrees with the rest of
+  the local setup: LocalStack release, lake key pair, bucket, network, S3 endpoint.
 """
 import json
 import pathlib
 import re
 import subprocess
 import sys
+import shlex
 import tempfile
+import tomllib
 
+import yaml
 from cfnlint.decode import decode
 
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -54,6 +59,31 @@ for name, r in functions.items():
     check(r.get("Metadata", {}).get("BuildMethod") == "rust-cargolambda", f"{name}: BuildMethod is not rust-cargolambda")
     others = json.dumps({k: v for k, v in resources.items() if k != name}, default=str)
     check(name in others, f"{name} is not used by any other resource")
+
+def check_compose():
+    compose = yaml.safe_load((root / "localstack/docker-compose.yml").read_text())
+    services = compose["services"]
+    pin = re.search(r"^localstack-core\[runtime\]==(\S+)$", (root / "localstack/host/requirements.txt").read_text(), re.M)
+    check(services["localstack"]["image"] == f"localstack/localstack:{pin.group(1)}",
+          f"docker-compose LocalStack image {services['localstack']['image']} is not the host pin {pin.group(1)}")
+    network = services["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
+    check(compose["networks"]["default"]["name"] == network, "LAMBDA_DOCKER_NETWORK is not the compose network")
+    lake_env = dict(line.split("=", 1) for line in (root / "localstack/lake.env").read_text().splitlines()
+                    if line and not line.startswith("#"))
+    minio = services["minio"]["environment"]
+    for var, key in (("MINIO_ROOT_USER", "LAKE_ACCESS_KEY_ID"), ("MINIO_ROOT_PASSWORD", "LAKE_SECRET_ACCESS_KEY")):
+        check(key in lake_env and f"${{{key}:" in minio[var], f"MinIO's {var} is not {key} of lake.env")
+    local = tomllib.loads((root / "samconfig.toml").read_text())["local"]["deploy"]["parameters"]
+    params = dict(p.split("=", 1) for p in shlex.split(local["parameter_overrides"]))
+    bucket = params["LakeUri"].removeprefix("s3://").split("/")[0]
+    check(services["lake-bucket"]["command"][-1] == f"lake/{bucket}",
+          f"the compose bucket init does not create {bucket} (LakeUri)")
+    up = (root / "localstack/docker-up.sh").read_text()
+    port = services["minio"]["ports"][0].rsplit(":", 1)[1]
+    check(f"S3EndpointUrl=http://minio:{port}" in up, "docker-up.sh's S3EndpointUrl is not the MinIO service")
+
+
+check_compose()
 
 if failures:
     print("FAILED infra checks:", *failures, sep="\n  ", file=sys.stderr)

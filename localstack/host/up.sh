@@ -34,15 +34,21 @@ wait_http() { # url seconds log
     return 1
 }
 
-# The lake's S3 server. No identities: it then accepts any signed request, so the Lambdas'
-# temporary credentials from LocalStack work. It listens on 127.0.0.1 only. `weed mini` turns
-# AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in its environment into its only identity: unset them.
+# The lake's S3 server, on 127.0.0.1 only, with one identity: the key pair of lake.env, which
+# the deployed functions get as their lake credentials (MinIO's root user in docker-compose.yml).
 weed=$root/.venv/bin/weed
 [ -x "$weed" ] || { echo "local stack: $weed missing: run scripts/setup.sh" >&2; exit 1; }
+# shellcheck source=../lake.env
+. "$here/../lake.env"
 if ! running "$state/s3.pid"; then
     mkdir -p "$state/s3"
+    cat > "$state/s3-identities.json" <<JSON
+{"identities": [{"name": "lake", "credentials": [{"accessKey": "$LAKE_ACCESS_KEY_ID", "secretKey": "$LAKE_SECRET_ACCESS_KEY"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+JSON
+    # `weed mini` would also turn AWS_ACCESS_KEY_ID in its environment into an identity.
     nohup env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN "$weed" mini -dir="$state/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port=8333 \
-        -master.telemetry=false -admin.ui=false -webdav=false > "$state/s3.log" 2>&1 &
+        -s3.config="$state/s3-identities.json" -master.telemetry=false -admin.ui=false -webdav=false > "$state/s3.log" 2>&1 &
     echo $! > "$state/s3.pid"
 fi
 

@@ -70,7 +70,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Some(l) => l.clone(),
         None => tmp.path().to_string_lossy().into_owned(),
     };
-    let lake = Lake::open(LakeLocation::parse(&location, S3Settings::from_env())?)?;
+    let lake = Lake::open(LakeLocation::parse(&location, S3Settings::from_env()?)?)?;
     if watermark::current(&lake).await?.is_some() {
         anyhow::bail!("the benchmark needs an empty lake; {location} already holds a load");
     }

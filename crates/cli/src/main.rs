@@ -109,7 +109,7 @@ fn open_lake(location: &str, create: bool) -> Result<Lake> {
             "no lake at {location:?}: run `lakehouse run --lake {location}` to create one, or pass --lake"
         );
     }
-    let location = LakeLocation::parse(location, S3Settings::from_env())?;
+    let location = LakeLocation::parse(location, S3Settings::from_env()?)?;
     Ok(Lake::open(location)?)
 }
 

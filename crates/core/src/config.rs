@@ -12,6 +12,11 @@ use crate::{Error, Result};
 pub const ENV_LAKE: &str = "LAKEHOUSE_LAKE";
 /// An S3 endpoint for the lake only, overriding `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
 pub const ENV_S3_ENDPOINT: &str = "LAKEHOUSE_S3_ENDPOINT";
+/// Credentials for the lake's S3 server only, used instead of the AWS credential chain. For an S3
+/// server outside AWS (MinIO, SeaweedFS) whose keys differ from those the process gets from AWS
+/// or LocalStack (a Lambda's role credentials, say). Both or neither.
+pub const ENV_S3_ACCESS_KEY_ID: &str = "LAKEHOUSE_S3_ACCESS_KEY_ID";
+pub const ENV_S3_SECRET_ACCESS_KEY: &str = "LAKEHOUSE_S3_SECRET_ACCESS_KEY";
 /// Standard AWS variables read when the lake is on S3.
 pub const ENV_AWS_ENDPOINT_S3: &str = "AWS_ENDPOINT_URL_S3";
 pub const ENV_AWS_ENDPOINT: &str = "AWS_ENDPOINT_URL";
@@ -54,15 +59,101 @@ pub fn env_parse<T: std::str::FromStr>(name: &str) -> Result<Option<T>> {
 pub struct S3Settings {
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// Lake-specific keys; `None` means the standard AWS credential chain.
+    pub credentials: Option<LakeCredentials>,
+}
+
+/// A static key pair for the lake's S3 server. Debug output hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LakeCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for LakeCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl S3Settings {
-    pub fn from_env() -> Self {
-        S3Settings {
+    pub fn from_env() -> Result<Self> {
+        Ok(S3Settings {
             endpoint: env_var(ENV_S3_ENDPOINT)
                 .or_else(|| env_var(ENV_AWS_ENDPOINT_S3))
                 .or_else(|| env_var(ENV_AWS_ENDPOINT)),
             region: env_var(ENV_AWS_REGION).or_else(|| env_var(ENV_AWS_DEFAULT_REGION)),
+            credentials: LakeCredentials::pair(
+                env_var(ENV_S3_ACCESS_KEY_ID),
+                env_var(ENV_S3_SECRET_ACCESS_KEY),
+            )?,
+        })
+    }
+}
+
+impl LakeCredentials {
+    /// Both halves or neither: half a key pair would silently fall back to other credentials.
+    pub fn pair(key_id: Option<String>, secret: Option<String>) -> Result<Option<Self>> {
+        match (key_id, secret) {
+            (None, None) => Ok(None),
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Some(LakeCredentials {
+                access_key_id,
+                secret_access_key,
+            })),
+            (Some(_), None) => Err(Error::Config(format!(
+                "{ENV_S3_ACCESS_KEY_ID} is set but {ENV_S3_SECRET_ACCESS_KEY} is not: set both or neither"
+            ))),
+            (None, Some(_)) => Err(Error::Config(format!(
+                "{ENV_S3_SECRET_ACCESS_KEY} is set but {ENV_S3_ACCESS_KEY_ID} is not: set both or neither"
+            ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lake_credentials_come_in_pairs() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(LakeCredentials::pair(None, None).unwrap(), None);
+        let both = LakeCredentials::pair(some("k"), some("s"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (both.access_key_id.as_str(), both.secret_access_key.as_str()),
+            ("k", "s")
+        );
+        let half = LakeCredentials::pair(some("k"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(half.contains(ENV_S3_SECRET_ACCESS_KEY), "{half}");
+        let other_half = LakeCredentials::pair(None, some("s"))
+            .unwrap_err()
+            .to_string();
+        assert!(other_half.contains(ENV_S3_ACCESS_KEY_ID), "{other_half}");
+    }
+
+    #[test]
+    fn the_secret_stays_out_of_debug_output() {
+        let creds = LakeCredentials {
+            access_key_id: "key".into(),
+            secret_access_key: "hunter2".into(),
+        };
+        let shown = format!(
+            "{:?}",
+            S3Settings {
+                credentials: Some(creds),
+                ..Default::default()
+            }
+        );
+        assert!(
+            shown.contains("key") && !shown.contains("hunter2"),
+            "{shown}"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::{path::PathBuf, sync::Arc};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    aws::{AmazonS3Builder, S3ConditionalPut, S3CopyIfNotExists},
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, StaticCredentialProvider,
+    aws::{AmazonS3Builder, AwsCredential, S3ConditionalPut, S3CopyIfNotExists},
     local::LocalFileSystem,
     path::Path,
 };
@@ -72,7 +72,7 @@ impl LakeLocation {
     pub fn from_env() -> Result<Self> {
         let location =
             config::env_var(config::ENV_LAKE).unwrap_or_else(|| config::DEFAULT_LAKE.into());
-        Self::parse(&location, S3Settings::from_env())
+        Self::parse(&location, S3Settings::from_env()?)
     }
 
     /// The URI of a key under the lake, as other engines name it.
@@ -107,6 +107,16 @@ impl LakeLocation {
                 .with_virtual_hosted_style_request(false);
         }
         builder = builder.with_region(settings.region.as_deref().unwrap_or("us-east-1"));
+        if let Some(creds) = &settings.credentials {
+            // A provider of its own, so no AWS_SESSION_TOKEN from the environment (a Lambda's
+            // role session) is sent along with keys that belong to another server.
+            builder =
+                builder.with_credentials(Arc::new(StaticCredentialProvider::new(AwsCredential {
+                    key_id: creds.access_key_id.clone(),
+                    secret_key: creds.secret_access_key.clone(),
+                    token: None,
+                })));
+        }
         Some(builder)
     }
 }

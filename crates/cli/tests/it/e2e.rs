@@ -7,7 +7,7 @@ use chrono::Duration;
 use lakehouse_cli::{pipeline::Pipeline, source::LocalSource};
 use lakehouse_core::{
     Lake,
-    config::S3Settings,
+    config::{self, S3Settings},
     contracts::{ExtractInput, Mode},
     store::LakeLocation,
 };
@@ -170,18 +170,60 @@ async fn pipeline_end_to_end_on_a_local_directory() {
 #[test]
 fn pipeline_end_to_end_on_an_s3_server() {
     let server = harness::start_s3("lake");
-    let env = server.env();
-    // The lake reaches S3 through the standard AWS environment, as in Lambda. Each test runs in
-    // its own process under nextest, and this one sets the variables before any thread starts.
-    for (key, value) in &env {
+    // The lake reaches S3 through the standard AWS environment, as in Lambda, but with the keys
+    // of a role session the S3 server does not know (a Lambda's, on LocalStack with MinIO): only
+    // the lake-specific keys open it. Each test runs in its own process under nextest, and this
+    // one sets the variables before any thread starts.
+    let lake_env = [
+        ("AWS_ENDPOINT_URL", server.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "ASIA-ROLE-SESSION".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "role-secret".to_owned()),
+        ("AWS_SESSION_TOKEN", "role-session-token".to_owned()),
+        (config::ENV_S3_ACCESS_KEY_ID, harness::ACCESS_KEY.to_owned()),
+        (
+            config::ENV_S3_SECRET_ACCESS_KEY,
+            harness::SECRET_KEY.to_owned(),
+        ),
+    ];
+    for (key, value) in &lake_env {
         // SAFETY: single-threaded at this point; no runtime has been built yet.
         unsafe { std::env::set_var(key, value) };
     }
-    let location = LakeLocation::parse("s3://lake/e2e", S3Settings::from_env()).unwrap();
-    tokio::runtime::Builder::new_multi_thread()
+    let location = LakeLocation::parse("s3://lake/e2e", S3Settings::from_env().unwrap()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(scenario(location, &env));
+        .unwrap();
+    runtime.block_on(async {
+        // Without the lake keys the role session's are used, and the server refuses them.
+        let LakeLocation::S3 {
+            bucket,
+            prefix,
+            settings,
+        } = location.clone()
+        else {
+            unreachable!()
+        };
+        let role_only = LakeLocation::S3 {
+            bucket,
+            prefix,
+            settings: S3Settings {
+                credentials: None,
+                ..settings
+            },
+        };
+        let refused = Lake::open(role_only)
+            .unwrap()
+            .get("probe")
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("403 Forbidden"), "{refused}");
+        let lake = Lake::open(location.clone()).unwrap();
+        lake.put("probe", "ok".into()).await.unwrap();
+        assert_eq!(lake.get("probe").await.unwrap().unwrap(), "ok");
+    });
+    // PyIceberg, the independent reader, gets the server's keys the standard way.
+    runtime.block_on(scenario(location, &server.env()));
 }

@@ -92,12 +92,22 @@ fn assert_succeeded(stack: &Stack, execution: &Value) {
     );
 }
 
+/// The lake's S3 server with its own keys (localstack/lake.env): the deployed functions reach it
+/// only through their LakeAccessKeyId/LakeSecretAccessKey, since LocalStack's credentials are
+/// not the server's.
 fn s3_env() -> Vec<(&'static str, String)> {
+    let lake_env = std::fs::read_to_string(repo_root().join("localstack/lake.env")).unwrap();
+    let value = |name: &str| {
+        lake_env
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{name} missing from localstack/lake.env"))
+            .to_owned()
+    };
     vec![
         ("AWS_ENDPOINT_URL", LAKE_S3.into()),
-        // The local S3 server runs without a credentials file: any signed request is accepted.
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_ACCESS_KEY_ID", value("LAKE_ACCESS_KEY_ID")),
+        ("AWS_SECRET_ACCESS_KEY", value("LAKE_SECRET_ACCESS_KEY")),
         ("AWS_REGION", "us-east-1".into()),
     ]
 }
@@ -185,7 +195,8 @@ fn the_deployed_stack_runs_on_localstack() {
         .unwrap();
     let (high_water, warehouse_uri) = runtime.block_on(async {
         let lake =
-            Lake::open(LakeLocation::parse(LAKE_URI, S3Settings::from_env()).unwrap()).unwrap();
+            Lake::open(LakeLocation::parse(LAKE_URI, S3Settings::from_env().unwrap()).unwrap())
+                .unwrap();
         let wm = watermark::current(&lake)
             .await
             .unwrap()
