@@ -97,12 +97,29 @@ pub async fn read_files(table: &Table, def: &TableDef, paths: &[String]) -> Resu
     Ok(concat(lazy, UnionArgs::default())?.collect()?)
 }
 
-/// Sorts by the table's partition column so the writer makes one file per partition.
-pub fn sort_for_write(df: DataFrame, def: &TableDef) -> Result<DataFrame> {
-    match def.day_partition {
-        Some(column) => Ok(df.sort([column], SortMultipleOptions::default())?),
-        None => Ok(df),
+/// The frame sorted by the table's partition column and cut into one zero-copy slice per
+/// partition value (the whole frame for an unpartitioned table). The Iceberg writer splits any
+/// batch it gets by partition with one filtered copy per value; a batch that holds a single
+/// value passes through as a slice instead.
+pub fn partition_slices(df: DataFrame, def: &TableDef) -> Result<Vec<DataFrame>> {
+    let Some(column) = def.day_partition else {
+        return Ok(vec![df]);
+    };
+    let df = df.sort([column], SortMultipleOptions::default())?;
+    let days = df.column(column)?.to_physical_repr();
+    let days = days.i32()?;
+    let mut slices = Vec::new();
+    let mut start = 0;
+    let mut current = days.get(0);
+    for (row, day) in days.iter().enumerate() {
+        if day != current {
+            slices.push(df.slice(start as i64, row - start));
+            start = row;
+            current = day;
+        }
     }
+    slices.push(df.slice(start as i64, df.height() - start));
+    Ok(slices)
 }
 
 /// The table's columns, in order, cast to its types: frames from different sources (a fresh
@@ -125,4 +142,46 @@ pub async fn read_live(
 ) -> Result<polars::prelude::LazyFrame> {
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     Ok(conform(read_files(table, def, &paths).await?.lazy(), def))
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::partition_slices;
+    use crate::schemas::{CUSTOMERS, ORDERS};
+
+    #[test]
+    fn slices_hold_one_partition_each_and_every_row_once() {
+        let days = [Some(3), None, Some(1), Some(3), Some(2), Some(1), Some(3)];
+        let df = df!(
+            "order_date" => Series::new("order_date".into(), days).cast(&DataType::Date).unwrap(),
+            "row" => (0..days.len() as u32).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let slices = partition_slices(df.clone(), &ORDERS).unwrap();
+        let heights: Vec<usize> = slices.iter().map(DataFrame::height).collect();
+        assert_eq!(heights, [1, 2, 1, 3], "null, day 1, day 2, day 3");
+        let mut seen = Vec::new();
+        for slice in &slices {
+            assert_eq!(slice.column("order_date").unwrap().n_unique().unwrap(), 1);
+            seen.extend(
+                slice
+                    .column("row")
+                    .unwrap()
+                    .u32()
+                    .unwrap()
+                    .into_no_null_iter(),
+            );
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..days.len() as u32).collect::<Vec<_>>());
+
+        let whole = partition_slices(df, &CUSTOMERS).unwrap();
+        assert_eq!(
+            whole.len(),
+            1,
+            "an unpartitioned table is written as one frame"
+        );
+    }
 }

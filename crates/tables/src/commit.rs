@@ -16,7 +16,8 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use futures::stream;
+use arrow::error::ArrowError;
+use futures::{StreamExt, stream};
 use iceberg_rust::{
     arrow::write::write_parquet_partitioned,
     spec::{
@@ -32,7 +33,7 @@ use tracing::{info, warn};
 
 use crate::{
     Result, TablesError, Warehouse,
-    bridge::{arrow_schema, sort_for_write, to_record_batches},
+    bridge::{arrow_schema, partition_slices, to_record_batches},
     schemas::{DAY_PARTITION_FIELD, TableDef},
     tagging::TaggingCatalog,
 };
@@ -122,10 +123,18 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
     if df.height() == 0 {
         return Ok(Vec::new());
     }
-    let df = sort_for_write(df, def)?;
-    let batches = to_record_batches(&df, &arrow_schema(table)?)?;
-    let stream = stream::iter(batches.into_iter().map(Ok));
-    Ok(write_parquet_partitioned(table, stream, None).await?)
+    let schema = arrow_schema(table)?;
+    // Converted to arrow one partition at a time, as the writer pulls them: only the partitions
+    // being written hold a copy in the table's arrow types.
+    let batches = stream::iter(partition_slices(df, def)?)
+        .map(move |slice| {
+            to_record_batches(&slice, &schema).map_err(|e| ArrowError::ExternalError(Box::new(e)))
+        })
+        .flat_map(|converted| match converted {
+            Ok(batches) => stream::iter(batches.into_iter().map(Ok)).left_stream(),
+            Err(e) => stream::once(async { Err(e) }).right_stream(),
+        });
+    Ok(write_parquet_partitioned(table, batches, None).await?)
 }
 
 /// The snapshot of `run_id` in the table's history, if this run already committed.

@@ -29,12 +29,15 @@ pub(crate) async fn write(
                     .iter()
                     .filter(|f| f.day.is_some_and(|d| days.binary_search(&d).is_ok()))
                     .collect();
+                let fresh = conform(batch.clone().lazy(), &ORDERS);
+                if touched.is_empty() {
+                    // The batch already holds one row per order (latest_by in `run`): with
+                    // nothing to merge it is written as is (day 0, or only new days).
+                    return Ok(rewrite(table, &ORDERS, fresh, &[]).await?);
+                }
                 let existing = read_live(table, &ORDERS, &touched).await?;
                 let merged = transform::latest_by(
-                    concat(
-                        [existing, conform(batch.clone().lazy(), &ORDERS)],
-                        UnionArgs::default(),
-                    )?,
+                    concat([existing, fresh], UnionArgs::default())?,
                     "order_id",
                 );
                 Ok(rewrite(table, &ORDERS, merged, &touched).await?)

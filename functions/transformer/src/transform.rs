@@ -47,8 +47,8 @@ fn parsed(name: &str) -> String {
     format!("_{name}")
 }
 
-/// Adds the typed shadow columns (`_quantity`, `_order_date`, ...) and `reason`: null for a
-/// valid record, else the first rule it breaks.
+/// Adds the typed shadow columns (`_quantity`, `_order_date`, ...) and [`REASON_CODE`]: null
+/// for a valid record, else the first rule it breaks.
 pub fn classify(raw: LazyFrame) -> LazyFrame {
     let date = StrptimeOptions {
         format: Some("%Y-%m-%d".into()),
@@ -92,37 +92,69 @@ pub fn classify(raw: LazyFrame) -> LazyFrame {
     let repeated = as_struct(vec![col("order_id"), col("updated_at")])
         .is_first_distinct()
         .not();
-    let rules: [(Expr, &str); 11] = [
-        (blank("order_id"), "missing_order_id"),
-        (blank("customer_id"), "missing_customer_id"),
-        (blank("product_id"), "missing_product_id"),
-        (invalid("quantity"), "invalid_quantity"),
-        (
-            col(parsed("quantity")).lt_eq(lit(0)),
-            "non_positive_quantity",
-        ),
-        (
-            invalid("unit_price").or(col(parsed("unit_price")).lt(lit(0.0))),
-            "invalid_unit_price",
-        ),
-        (invalid("amount"), "invalid_amount"),
-        (invalid("order_date"), "invalid_order_date"),
-        (invalid("updated_at"), "invalid_updated_at"),
-        (
-            col("status")
-                .is_in(lit(statuses).implode(false), false)
-                .not()
-                .or(col("status").is_null()),
-            "invalid_status",
-        ),
-        (repeated, "duplicate_record"),
+    // In the order of REASONS.
+    let rules: [Expr; REASONS.len()] = [
+        blank("order_id"),
+        blank("customer_id"),
+        blank("product_id"),
+        invalid("quantity"),
+        col(parsed("quantity")).lt_eq(lit(0)),
+        invalid("unit_price").or(col(parsed("unit_price")).lt(lit(0.0))),
+        invalid("amount"),
+        invalid("order_date"),
+        invalid("updated_at"),
+        col("status")
+            .is_in(lit(statuses).implode(false), false)
+            .not()
+            .or(col("status").is_null()),
+        repeated,
     ];
-    // Nested from the last rule outwards, so the first rule that holds names the reason.
-    let reason = rules.into_iter().rev().fold(
+    // Nested from the last rule outwards, so the first rule that holds gives the code. A small
+    // integer per row; the reason's text is made for the refused rows only (`quarantine`).
+    let code = rules
+        .into_iter()
+        .enumerate()
+        .rev()
+        .fold(lit(NULL).cast(DataType::Int32), |otherwise, (i, cond)| {
+            when(cond).then(lit(reason_code(i))).otherwise(otherwise)
+        });
+    typed.with_column(code.alias(REASON_CODE))
+}
+
+/// The reasons a record is refused, in the order the rules are checked.
+pub const REASONS: [&str; 11] = [
+    "missing_order_id",
+    "missing_customer_id",
+    "missing_product_id",
+    "invalid_quantity",
+    "non_positive_quantity",
+    "invalid_unit_price",
+    "invalid_amount",
+    "invalid_order_date",
+    "invalid_updated_at",
+    "invalid_status",
+    "duplicate_record",
+];
+
+/// Column [`classify`] adds: null for a valid record, else 1 + the index in [`REASONS`] of the
+/// first rule it breaks.
+pub const REASON_CODE: &str = "_reason_code";
+
+fn reason_code(index: usize) -> i32 {
+    // REASONS has 11 entries: the index always fits.
+    i32::try_from(index + 1).unwrap_or(i32::MAX)
+}
+
+/// The text of [`REASON_CODE`].
+fn reason_text() -> Expr {
+    REASONS.iter().enumerate().rev().fold(
         lit(NULL).cast(DataType::String),
-        |otherwise, (cond, name)| when(cond).then(lit(name)).otherwise(otherwise),
-    );
-    typed.with_column(reason.alias("reason"))
+        |otherwise, (i, name)| {
+            when(col(REASON_CODE).eq(lit(reason_code(i))))
+                .then(lit(*name))
+                .otherwise(otherwise)
+        },
+    )
 }
 
 /// Valid records with their typed values and the order_year / order_month enrichment.
@@ -146,7 +178,7 @@ pub fn valid_orders(classified: LazyFrame, run_id: &str) -> LazyFrame {
         .collect();
     columns.push(lit(run_id).alias("run_id"));
     classified
-        .filter(col("reason").is_null())
+        .filter(col(REASON_CODE).is_null())
         .select(columns)
         .with_columns([
             col("order_date")
@@ -164,11 +196,11 @@ pub fn valid_orders(classified: LazyFrame, run_id: &str) -> LazyFrame {
 
 /// Refused records: the raw text, the reason and the run that saw them.
 pub fn quarantine(classified: LazyFrame, run_id: &str) -> LazyFrame {
-    let mut columns: Vec<Expr> = vec![col("reason")];
+    let mut columns: Vec<Expr> = vec![reason_text().alias("reason")];
     columns.extend(RAW_FIELDS.iter().map(|name| col(*name)));
     columns.push(lit(run_id).alias("run_id"));
     classified
-        .filter(col("reason").is_not_null())
+        .filter(col(REASON_CODE).is_not_null())
         .select(columns)
 }
 
@@ -188,13 +220,30 @@ pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
 
 /// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
 /// comes last wins, so newer batches appended after older data win ties.
+///
+/// The winners are found on three narrow columns (key, updated_at, row number); the wide rows
+/// are then gathered once, in their input order, instead of being moved by a sort and again by
+/// the deduplication.
 pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
-    frame
+    const ROW: &str = "_latest_by_row";
+    let numbered = frame.with_row_index(ROW, None);
+    let winners = numbered
+        .clone()
+        .select([col(key), col("updated_at"), col(ROW)])
         .sort(
             ["updated_at"],
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
+        .select([col(ROW)]);
+    numbered
+        .join(
+            winners,
+            [col(ROW)],
+            [col(ROW)],
+            JoinArgs::new(JoinType::Semi),
+        )
+        .drop(cols([ROW]))
 }
 
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
@@ -263,7 +312,10 @@ mod tests {
     }
 
     fn reasons(lf: LazyFrame) -> Vec<Option<String>> {
-        let df = classify(lf).collect().unwrap();
+        let df = classify(lf)
+            .select([reason_text().alias("reason")])
+            .collect()
+            .unwrap();
         df.column("reason")
             .unwrap()
             .str()
@@ -271,6 +323,29 @@ mod tests {
             .iter()
             .map(|r| r.map(str::to_owned))
             .collect()
+    }
+
+    #[test]
+    fn every_code_reads_back_as_its_reason() {
+        let codes: Vec<Option<i32>> = (0..REASONS.len())
+            .map(|i| Some(reason_code(i)))
+            .chain([None])
+            .collect();
+        let df = df!(REASON_CODE => codes).unwrap();
+        let text = df
+            .lazy()
+            .select([reason_text().alias("reason")])
+            .collect()
+            .unwrap();
+        let got: Vec<Option<&str>> = text
+            .column("reason")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        let want: Vec<Option<&str>> = REASONS.iter().map(|r| Some(*r)).chain([None]).collect();
+        assert_eq!(got, want);
     }
 
     #[test]
@@ -366,6 +441,30 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(ids, [Some("C")]);
+    }
+
+    #[test]
+    fn among_equal_timestamps_the_later_row_wins_and_input_order_stays() {
+        let frame = df!(
+            "id" => ["a", "b", "a", "c", "b"],
+            "updated_at" => [2i64, 1, 2, 5, 0],
+            "v" => [1, 2, 3, 4, 5],
+        )
+        .unwrap();
+        let latest = latest_by(frame.lazy(), "id").collect().unwrap();
+        let v: Vec<i32> = latest
+            .column("v")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(
+            v,
+            [2, 3, 4],
+            "b@1 beats b@0; a's tie goes to the later row; c"
+        );
+        assert_eq!(latest.get_column_names(), ["id", "updated_at", "v"]);
     }
 
     #[test]
