@@ -220,30 +220,13 @@ pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
 
 /// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
 /// comes last wins, so newer batches appended after older data win ties.
-///
-/// The winners are found on three narrow columns (key, updated_at, row number); the wide rows
-/// are then gathered once, in their input order, instead of being moved by a sort and again by
-/// the deduplication.
 pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
-    const ROW: &str = "_latest_by_row";
-    let numbered = frame.with_row_index(ROW, None);
-    let winners = numbered
-        .clone()
-        .select([col(key), col("updated_at"), col(ROW)])
+    frame
         .sort(
             ["updated_at"],
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
-        .select([col(ROW)]);
-    numbered
-        .join(
-            winners,
-            [col(ROW)],
-            [col(ROW)],
-            JoinArgs::new(JoinType::Semi),
-        )
-        .drop(cols([ROW]))
 }
 
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
@@ -444,7 +427,7 @@ mod tests {
     }
 
     #[test]
-    fn among_equal_timestamps_the_later_row_wins_and_input_order_stays() {
+    fn among_equal_timestamps_the_later_row_wins() {
         let frame = df!(
             "id" => ["a", "b", "a", "c", "b"],
             "updated_at" => [2i64, 1, 2, 5, 0],
