@@ -198,22 +198,14 @@ fn pipeline_end_to_end_on_an_s3_server() {
         .unwrap();
     runtime.block_on(async {
         // Without the lake keys the role session's are used, and the server refuses them.
-        let LakeLocation::S3 {
-            bucket,
-            prefix,
-            settings,
-        } = location.clone()
-        else {
-            unreachable!()
-        };
-        let role_only = LakeLocation::S3 {
-            bucket,
-            prefix,
-            settings: S3Settings {
+        let role_only = LakeLocation::parse(
+            "s3://lake/e2e",
+            S3Settings {
                 credentials: None,
-                ..settings
+                ..S3Settings::from_env().unwrap()
             },
-        };
+        )
+        .unwrap();
         let refused = Lake::open(role_only)
             .unwrap()
             .get("probe")
