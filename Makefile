@@ -59,12 +59,10 @@ test: setup lint infra
 unit:
 	$(CARGO) nextest run --workspace --lib
 
-# Throughput, end-to-end time and peak memory per stage, release build (figures in the README),
-# with the allocator settings the template gives the Lambdas (mimalloc reads them at start-up).
-ALLOCATOR_ENV = MIMALLOC_ARENA_EAGER_COMMIT=0 MIMALLOC_PURGE_DELAY=250
+# Throughput, end-to-end time and peak memory per stage, release build (figures in the README).
 bench:
 	$(CARGO) build --release --bin lakehouse
-	$(ALLOCATOR_ENV) $${CARGO_TARGET_DIR:-target}/release/lakehouse bench --orders 1000000
+	$${CARGO_TARGET_DIR:-target}/release/lakehouse bench --orders 1000000
 
 clean-lake:
 	rm -rf lake

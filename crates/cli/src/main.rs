@@ -203,8 +203,11 @@ async fn serve_api(args: ApiArgs) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    lakehouse_tables::allocator::tuned_runtime()?.block_on(cli_main())
+}
+
+async fn cli_main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -4,9 +4,11 @@
 //! - [`warehouse`]: the file catalog on the lake (local directory or S3);
 //! - [`commit`]: commits tagged with the run id in the snapshot summary, idempotent per run,
 //!   retried on conflict after reloading the table;
+//! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
 
+pub mod allocator;
 pub mod bridge;
 pub mod commit;
 pub mod error;

@@ -8,8 +8,11 @@ use lambda_runtime::{Error, run, service_fn, tracing};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+fn main() -> Result<(), Error> {
+    lakehouse_tables::allocator::tuned_runtime()?.block_on(serve())
+}
+
+async fn serve() -> Result<(), Error> {
     tracing::init_default_subscriber();
     let deps = transformer::Deps::new(Lake::from_env()?).await?;
     run(service_fn(|event| transformer::handler(event, &deps))).await

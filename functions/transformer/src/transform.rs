@@ -229,19 +229,29 @@ pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
         .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
 }
 
+/// Customer columns taken from the latest version of a customer.
+const CUSTOMER_LATEST: [&str; 6] = [
+    "customer_name",
+    "customer_email",
+    "customer_country",
+    "customer_segment",
+    "updated_at",
+    "run_id",
+];
+
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
-/// attributes of the latest version, first_order_date the earliest seen.
+/// attributes of the latest version, first_order_date the earliest seen. One group-by on the
+/// key does both, over rows in `updated_at` order: within a group polars keeps row order, so
+/// `last` is the latest version and, among equal timestamps, the row that came last.
 pub fn customers(rows: LazyFrame) -> LazyFrame {
-    let first_seen = rows
-        .clone()
-        .group_by([col("customer_id")])
-        .agg([col("first_order_date").min()]);
-    latest_by(rows.drop(cols(["first_order_date"])), "customer_id").join(
-        first_seen,
-        [col("customer_id")],
-        [col("customer_id")],
-        JoinArgs::new(JoinType::Left),
+    let mut aggs: Vec<Expr> = CUSTOMER_LATEST.iter().map(|c| col(*c).last()).collect();
+    aggs.push(col("first_order_date").min());
+    rows.sort(
+        ["updated_at"],
+        SortMultipleOptions::default().with_maintain_order(true),
     )
+    .group_by([col("customer_id")])
+    .agg(aggs)
 }
 
 /// Latest attributes of every product.
@@ -448,6 +458,46 @@ mod tests {
             "b@1 beats b@0; a's tie goes to the later row; c"
         );
         assert_eq!(latest.get_column_names(), ["id", "updated_at", "v"]);
+    }
+
+    #[test]
+    fn a_customer_keeps_its_latest_attributes_and_first_order_date() {
+        let rows = df!(
+            "customer_id" => ["c1", "c2", "c1", "c1"],
+            "customer_name" => ["old", "solo", "new", "tie"],
+            "customer_email" => ["e", "e", "e", "e"],
+            "customer_country" => ["DE", "FR", "DE", "NL"],
+            "customer_segment" => ["s", "s", "s", "s"],
+            "first_order_date" => [5i32, 3, 1, 9],
+            "updated_at" => [10i64, 1, 20, 20],
+            "run_id" => ["r1", "r1", "r2", "r2"],
+        )
+        .unwrap();
+        let got = customers(rows.lazy())
+            .sort(["customer_id"], Default::default())
+            .collect()
+            .unwrap();
+        let names: Vec<_> = got
+            .column("customer_name")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(
+            names,
+            [Some("tie"), Some("solo")],
+            "c1's tie at 20 goes to the later row"
+        );
+        let first: Vec<_> = got
+            .column("first_order_date")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(first, [Some(1), Some(3)], "earliest over all versions");
+        assert_eq!(got.width(), 8);
     }
 
     #[test]
