@@ -229,29 +229,21 @@ pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
         .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
 }
 
-/// Customer columns taken from the latest version of a customer.
-const CUSTOMER_LATEST: [&str; 6] = [
-    "customer_name",
-    "customer_email",
-    "customer_country",
-    "customer_segment",
-    "updated_at",
-    "run_id",
-];
-
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
 /// attributes of the latest version, first_order_date the earliest seen. One group-by on the
 /// key does both, over rows in `updated_at` order: within a group polars keeps row order, so
 /// `last` is the latest version and, among equal timestamps, the row that came last.
 pub fn customers(rows: LazyFrame) -> LazyFrame {
-    let mut aggs: Vec<Expr> = CUSTOMER_LATEST.iter().map(|c| col(*c).last()).collect();
-    aggs.push(col("first_order_date").min());
+    let latest = all()
+        .exclude_cols(["customer_id", "first_order_date"])
+        .as_expr()
+        .last();
     rows.sort(
         ["updated_at"],
         SortMultipleOptions::default().with_maintain_order(true),
     )
     .group_by([col("customer_id")])
-    .agg(aggs)
+    .agg([latest, col("first_order_date").min()])
 }
 
 /// Latest attributes of every product.
