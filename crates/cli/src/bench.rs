@@ -82,7 +82,9 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         if started {
             reset_peak_rss();
         } else if let (Some(peak), Ok(mut peaks)) = (peak_rss(), recorder.lock()) {
-            peaks.insert(stage.to_owned(), peak);
+            // The day-0 round's figure: the incremental round runs the same stages afterwards
+            // and must not overwrite it.
+            peaks.entry(stage.to_owned()).or_insert(peak);
         }
     }));
 

@@ -1,8 +1,7 @@
 //! polars <-> Iceberg data.
 //!
-//! Out: polars arrays go to arrow-rs through the Arrow C Data Interface (zero-copy), then each
-//! column is cast to the table's arrow type (`Utf8View` -> `Utf8`, time zone spelling), because
-//! the Iceberg writer wants the table's exact schema.
+//! Out: polars arrays go to arrow-rs through the Arrow C Data Interface (zero-copy) and take the
+//! table's field names and ids; a column is cast only where its Parquet form would differ.
 //! In: data files are Parquet; polars reads them straight from the bytes.
 
 use std::{io::Cursor, sync::Arc};
@@ -10,7 +9,7 @@ use std::{io::Cursor, sync::Arc};
 use arrow::{
     array::{ArrayRef, make_array},
     compute::cast,
-    datatypes::Schema as ArrowSchema,
+    datatypes::{DataType, Field, Schema as ArrowSchema},
     ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi},
     record_batch::RecordBatch,
 };
@@ -51,7 +50,10 @@ fn polars_array_to_arrow(
     Ok(make_array(data))
 }
 
-/// Record batches with exactly the table's schema, from a frame holding (at least) its columns.
+/// Record batches with the table's columns, names, nullability and field ids, ready for the
+/// Parquet writer. A column keeps its exported arrow type when it is stored the same way in
+/// Parquet (`Utf8View` for `Utf8`, a time zone spelt differently): casting those would copy
+/// every string for nothing. Any other difference is cast to the table's type.
 pub fn to_record_batches(df: &DataFrame, target: &Arc<ArrowSchema>) -> Result<Vec<RecordBatch>> {
     let names: Vec<&str> = target.fields().iter().map(|f| f.name().as_str()).collect();
     let mut df = df.select(names)?;
@@ -59,19 +61,45 @@ pub fn to_record_batches(df: &DataFrame, target: &Arc<ArrowSchema>) -> Result<Ve
     let mut batches = Vec::new();
     for chunk in df.iter_chunks(CompatLevel::newest(), false) {
         let fields: Vec<_> = chunk.schema().iter_values().cloned().collect();
-        let columns = chunk
+        let (fields, columns): (Vec<Field>, Vec<ArrayRef>) = chunk
             .into_arrays()
             .into_iter()
             .zip(fields.iter())
             .zip(target.fields().iter())
             .map(|((array, field), want)| {
                 let array = polars_array_to_arrow(array, field)?;
-                Ok(cast(&array, want.data_type())?)
+                let array = if stored_alike(array.data_type(), want.data_type()) {
+                    array
+                } else {
+                    cast(&array, want.data_type())?
+                };
+                let field = want
+                    .as_ref()
+                    .clone()
+                    .with_data_type(array.data_type().clone());
+                Ok((field, array))
             })
-            .collect::<Result<Vec<_>>>()?;
-        batches.push(RecordBatch::try_new(target.clone(), columns)?);
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        let schema = Arc::new(ArrowSchema::new_with_metadata(
+            fields,
+            target.metadata().clone(),
+        ));
+        batches.push(RecordBatch::try_new(schema, columns)?);
     }
     Ok(batches)
+}
+
+/// Whether an array of type `have` is written to Parquet exactly as one of type `want`.
+fn stored_alike(have: &DataType, want: &DataType) -> bool {
+    match (have, want) {
+        (DataType::Utf8View, DataType::Utf8) => true,
+        (DataType::Timestamp(unit, Some(_)), DataType::Timestamp(want_unit, Some(_))) => {
+            unit == want_unit
+        }
+        _ => have == want,
+    }
 }
 
 /// Reads Parquet data files into one frame (with the table's columns, even if there are none).
@@ -105,7 +133,18 @@ pub fn partition_slices(df: DataFrame, def: &TableDef) -> Result<Vec<DataFrame>>
     let Some(column) = def.day_partition else {
         return Ok(vec![df]);
     };
-    let df = df.sort([column], SortMultipleOptions::default())?;
+    let in_order = df
+        .column(column)?
+        .to_physical_repr()
+        .i32()?
+        .iter()
+        .is_sorted();
+    // Sorting copies every column: a frame that arrives in partition order is cut as it is.
+    let df = if in_order {
+        df
+    } else {
+        df.sort([column], SortMultipleOptions::default())?
+    };
     let days = df.column(column)?.to_physical_repr();
     let days = days.i32()?;
     let mut slices = Vec::new();

@@ -16,10 +16,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use arrow::error::ArrowError;
-use futures::{StreamExt, stream};
 use iceberg_rust::{
-    arrow::write::write_parquet_partitioned,
     spec::{
         manifest::{DataFile, Status},
         manifest_list::ManifestListEntry,
@@ -28,12 +25,11 @@ use iceberg_rust::{
     table::Table,
 };
 use lakehouse_core::{contracts::TableCommit, runid::RunId};
-use polars::prelude::DataFrame;
 use tracing::{info, warn};
 
 use crate::{
     Result, TablesError, Warehouse,
-    bridge::{arrow_schema, partition_slices, to_record_batches},
+    datafile::write_frame,
     schemas::{DAY_PARTITION_FIELD, TableDef},
     tagging::TaggingCatalog,
 };
@@ -116,25 +112,6 @@ pub fn removal_map<'a>(
             .push(file.path.clone());
     }
     map
-}
-
-/// Writes a frame as Parquet data files of the table (not yet committed).
-pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result<Vec<DataFile>> {
-    if df.height() == 0 {
-        return Ok(Vec::new());
-    }
-    let schema = arrow_schema(table)?;
-    // Converted to arrow one partition at a time, as the writer pulls them: only the partitions
-    // being written hold a copy in the table's arrow types.
-    let batches = stream::iter(partition_slices(df, def)?)
-        .map(move |slice| {
-            to_record_batches(&slice, &schema).map_err(|e| ArrowError::ExternalError(Box::new(e)))
-        })
-        .flat_map(|converted| match converted {
-            Ok(batches) => stream::iter(batches.into_iter().map(Ok)).left_stream(),
-            Err(e) => stream::once(async { Err(e) }).right_stream(),
-        });
-    Ok(write_parquet_partitioned(table, batches, None).await?)
 }
 
 /// The snapshot of `run_id` in the table's history, if this run already committed.

@@ -8,6 +8,10 @@ pub enum TablesError {
     Spec(#[from] iceberg_rust::spec::error::Error),
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("encoding a data file: {0}")]
+    Encoding(#[from] tokio::task::JoinError),
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
     #[error("object store: {0}")]

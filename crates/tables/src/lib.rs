@@ -4,6 +4,8 @@
 //! - [`warehouse`]: the file catalog on the lake (local directory or S3);
 //! - [`commit`]: commits tagged with the run id in the snapshot summary, idempotent per run,
 //!   retried on conflict after reloading the table;
+//! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
+//!   only where values repeat;
 //! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
@@ -11,6 +13,7 @@
 pub mod allocator;
 pub mod bridge;
 pub mod commit;
+pub mod datafile;
 pub mod error;
 pub mod schemas;
 mod tagging;

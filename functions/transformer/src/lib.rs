@@ -123,14 +123,11 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     // Both outputs come from one classification: collected together, the shared part of the
     // plan runs once.
     let classified = transform::classify(raw).cache();
-    let valid = transform::latest_by(
-        transform::valid_orders(classified.clone(), run_id.as_str()),
-        "order_id",
-    );
+    let valid = transform::valid_orders(classified.clone(), run_id.as_str());
     let bad = transform::quarantine(classified, run_id.as_str());
     let opt_state = valid.get_current_optimizations();
     let plans = vec![valid.logical_plan, bad.logical_plan];
-    let [batch, bad]: [DataFrame; 2] =
+    let [valid, bad]: [DataFrame; 2] =
         LazyFrame::collect_all_with_engine(plans, Engine::Auto, opt_state)?
             .try_into()
             .map_err(|_| {
@@ -139,6 +136,8 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
                     "collecting the classification did not return two frames".into(),
                 ))
             })?;
+    // Once the classification is collected and its intermediate columns are freed.
+    let batch = transform::keep_latest(valid, "order_id", "order_date")?;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
     let days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;

@@ -10,6 +10,10 @@ use polars::prelude::*;
 
 use crate::{Deps, Result, TransformError, transform};
 
+/// Commits the batch to the four silver tables. The commits are independent (each is
+/// exactly-once on its own table) and run concurrently: while one waits on its Parquet encoding
+/// (on the blocking pool) or on storage, another does its polars work. All four run to the end
+/// before the first error, if any, is returned, so no commit is abandoned half way.
 pub(crate) async fn write(
     deps: &Deps,
     run_id: &RunId,
@@ -17,79 +21,123 @@ pub(crate) async fn write(
     bad: DataFrame,
     days: &[i32],
 ) -> Result<Vec<TableCommit>> {
-    let wh = &deps.warehouse;
-    let policy = &deps.retry;
-    let mut commits = Vec::new();
-    if batch.height() > 0 {
-        // Orders: only the partitions the batch touches are read and rewritten.
-        commits.push(
-            commit_run::<TransformError>(wh, &ORDERS, run_id, policy, async |table| {
-                let live = live_files(table).await?;
-                let touched: Vec<&LiveFile> = live
-                    .iter()
-                    .filter(|f| f.day.is_some_and(|d| days.binary_search(&d).is_ok()))
-                    .collect();
-                let fresh = conform(batch.clone().lazy(), &ORDERS);
-                if touched.is_empty() {
-                    // The batch already holds one row per order (latest_by in `run`): with
-                    // nothing to merge it is written as is (day 0, or only new days).
-                    return Ok(rewrite(table, &ORDERS, fresh, &[]).await?);
-                }
-                let existing = read_live(table, &ORDERS, &touched).await?;
-                let merged = transform::latest_by(
-                    concat([existing, fresh], UnionArgs::default())?,
-                    "order_id",
-                );
-                Ok(rewrite(table, &ORDERS, merged, &touched).await?)
-            })
-            .await?,
-        );
-        let customer_rows = batch.clone().lazy().select([
-            col("customer_id"),
-            col("customer_name"),
-            col("customer_email"),
-            col("customer_country"),
-            col("customer_segment"),
-            col("order_date").alias("first_order_date"),
-            col("updated_at"),
-            col("run_id"),
-        ]);
-        commits.push(
+    let has_orders = batch.height() > 0;
+    let (orders, customers, products, quarantine) = futures::join!(
+        when(has_orders, orders(deps, run_id, batch, days)),
+        when(
+            has_orders,
             merge_small(
                 deps,
                 run_id,
                 &CUSTOMERS,
-                customer_rows,
-                transform::customers,
+                customer_rows(batch),
+                transform::customers
             )
-            .await?,
-        );
-        let product_rows = batch.clone().lazy().select([
-            col("product_id"),
-            col("product_name"),
-            col("product_category"),
-            col("unit_price"),
-            col("updated_at"),
-            col("run_id"),
-        ]);
-        commits
-            .push(merge_small(deps, run_id, &PRODUCTS, product_rows, transform::products).await?);
+        ),
+        when(
+            has_orders,
+            merge_small(
+                deps,
+                run_id,
+                &PRODUCTS,
+                product_rows(batch),
+                transform::products
+            )
+        ),
+        when(bad.height() > 0, quarantine(deps, run_id, bad)),
+    );
+    [orders, customers, products, quarantine]
+        .into_iter()
+        .filter_map(Result::transpose)
+        .collect()
+}
+
+/// The commit's outcome if `needed`, without starting it otherwise.
+async fn when(
+    needed: bool,
+    commit: impl Future<Output = Result<TableCommit>>,
+) -> Result<Option<TableCommit>> {
+    if needed {
+        commit.await.map(Some)
+    } else {
+        Ok(None)
     }
-    if bad.height() > 0 {
-        commits.push(
-            commit_run::<TransformError>(wh, &QUARANTINE, run_id, policy, async |table| {
-                // An overlap window re-delivers records already seen: a bad record already in
-                // quarantine (same order, version and reason) is not appended again.
-                let live = live_files(table).await?;
-                let all: Vec<&LiveFile> = live.iter().collect();
-                let seen = read_live(table, &QUARANTINE, &all).await?;
-                let fresh = transform::not_yet_quarantined(bad.clone().lazy(), seen);
-                Ok(rewrite(table, &QUARANTINE, fresh, &[]).await?)
-            })
-            .await?,
-        );
-    }
-    Ok(commits)
+}
+
+/// Orders: only the partitions the batch touches are read and rewritten.
+async fn orders(
+    deps: &Deps,
+    run_id: &RunId,
+    batch: &DataFrame,
+    days: &[i32],
+) -> Result<TableCommit> {
+    commit_run::<TransformError>(
+        &deps.warehouse,
+        &ORDERS,
+        run_id,
+        &deps.retry,
+        async |table| {
+            let live = live_files(table).await?;
+            let touched: Vec<&LiveFile> = live
+                .iter()
+                .filter(|f| f.day.is_some_and(|d| days.binary_search(&d).is_ok()))
+                .collect();
+            let fresh = conform(batch.clone().lazy(), &ORDERS);
+            if touched.is_empty() {
+                // The batch already holds one row per order (keep_latest in `run`): with
+                // nothing to merge it is written as is (day 0, or only new days).
+                return Ok(rewrite(table, &ORDERS, fresh, &[]).await?);
+            }
+            let existing = read_live(table, &ORDERS, &touched).await?;
+            let merged =
+                transform::latest_by(concat([existing, fresh], UnionArgs::default())?, "order_id");
+            Ok(rewrite(table, &ORDERS, merged, &touched).await?)
+        },
+    )
+    .await
+}
+
+fn customer_rows(batch: &DataFrame) -> LazyFrame {
+    batch.clone().lazy().select([
+        col("customer_id"),
+        col("customer_name"),
+        col("customer_email"),
+        col("customer_country"),
+        col("customer_segment"),
+        col("order_date").alias("first_order_date"),
+        col("updated_at"),
+        col("run_id"),
+    ])
+}
+
+fn product_rows(batch: &DataFrame) -> LazyFrame {
+    batch.clone().lazy().select([
+        col("product_id"),
+        col("product_name"),
+        col("product_category"),
+        col("unit_price"),
+        col("updated_at"),
+        col("run_id"),
+    ])
+}
+
+async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<TableCommit> {
+    commit_run::<TransformError>(
+        &deps.warehouse,
+        &QUARANTINE,
+        run_id,
+        &deps.retry,
+        async |table| {
+            // An overlap window re-delivers records already seen: a bad record already in
+            // quarantine (same order, version and reason) is not appended again.
+            let live = live_files(table).await?;
+            let all: Vec<&LiveFile> = live.iter().collect();
+            let seen = read_live(table, &QUARANTINE, &all).await?;
+            let fresh = transform::not_yet_quarantined(bad.clone().lazy(), seen);
+            Ok(rewrite(table, &QUARANTINE, fresh, &[]).await?)
+        },
+    )
+    .await
 }
 
 /// Small tables (customers, products) are rewritten whole: existing rows and the batch's rows

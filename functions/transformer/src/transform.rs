@@ -62,7 +62,6 @@ pub fn classify(raw: LazyFrame) -> LazyFrame {
         exact: true,
         cache: false,
     };
-    let statuses = Series::new("statuses".into(), STATUSES);
     let typed = raw.with_columns([
         col("quantity")
             .cast(DataType::Int64)
@@ -88,10 +87,19 @@ pub fn classify(raw: LazyFrame) -> LazyFrame {
             .alias(parsed("updated_at")),
     ]);
     let invalid = |name: &str| col(parsed(name)).is_null();
-    // One version of an order delivered twice: same order_id and updated_at.
-    let repeated = as_struct(vec![col("order_id"), col("updated_at")])
+    // One version of an order delivered twice: same order_id and updated_at. Keyed on the parsed
+    // timestamp (8 bytes instead of 20 of text): the format is exact, so equal instants are equal
+    // text, and a record whose timestamp does not parse is refused by an earlier rule.
+    let repeated = as_struct(vec![col("order_id"), col(parsed("updated_at"))])
         .is_first_distinct()
         .not();
+    // Five equality tests on short inline strings: `is_in` would hash every row for a semi join.
+    let known_status = STATUSES
+        .iter()
+        .map(|s| col("status").eq(lit(*s)))
+        .reduce(Expr::or)
+        .unwrap_or(lit(false))
+        .fill_null(lit(false));
     // In the order of REASONS.
     let rules: [Expr; REASONS.len()] = [
         blank("order_id"),
@@ -103,10 +111,7 @@ pub fn classify(raw: LazyFrame) -> LazyFrame {
         invalid("amount"),
         invalid("order_date"),
         invalid("updated_at"),
-        col("status")
-            .is_in(lit(statuses).implode(false), false)
-            .not()
-            .or(col("status").is_null()),
+        known_status.not(),
         repeated,
     ];
     // Nested from the last rule outwards, so the first rule that holds gives the code. A small
@@ -221,12 +226,38 @@ pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
 /// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
 /// comes last wins, so newer batches appended after older data win ties.
 pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
-    frame
+    in_update_order(frame).unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
+}
+
+/// The rows [`latest_by`] keeps, in `order` order, found on the key,
+/// `updated_at` and `order` alone and then taken from the frame in one copy. Sorting the whole
+/// frame and then taking the unique rows copied every column twice, which set the transform's
+/// peak memory on a large batch; delivered in partition order, the rows need no third copy to
+/// be cut into partitions.
+pub fn keep_latest(frame: DataFrame, key: &str, order: &str) -> PolarsResult<DataFrame> {
+    const ROW: &str = "_row";
+    let keys = frame
+        .clone()
+        .lazy()
+        .select([col(key), col("updated_at"), col(order)])
+        .with_row_index(ROW, None);
+    let rows = latest_by(keys, key)
+        .select([col(order), col(ROW)])
         .sort(
-            ["updated_at"],
+            [order],
             SortMultipleOptions::default().with_maintain_order(true),
         )
-        .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
+        .collect()?;
+    frame.take(rows.column(ROW)?.idx()?)
+}
+
+/// Rows in `updated_at` order, rows with equal timestamps kept in their order: the last row of
+/// a key is its latest version and, among equal timestamps, the one that came last.
+fn in_update_order(frame: LazyFrame) -> LazyFrame {
+    frame.sort(
+        ["updated_at"],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )
 }
 
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
@@ -238,12 +269,9 @@ pub fn customers(rows: LazyFrame) -> LazyFrame {
         .exclude_cols(["customer_id", "first_order_date"])
         .as_expr()
         .last();
-    rows.sort(
-        ["updated_at"],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
-    .group_by([col("customer_id")])
-    .agg([latest, col("first_order_date").min()])
+    in_update_order(rows)
+        .group_by([col("customer_id")])
+        .agg([latest, col("first_order_date").min()])
 }
 
 /// Latest attributes of every product.
@@ -337,6 +365,8 @@ mod tests {
     fn each_rule_names_its_reason() {
         let mut missing = row("x", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
         missing[0] = None;
+        let mut no_status = row("H", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
+        no_status[13] = None;
         let got = reasons(raw(&[
             row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
             missing,
@@ -346,6 +376,7 @@ mod tests {
             row("E", "2", "2026-02-30", "2026-01-02T10:00:00Z", "placed"),
             row("F", "2", "2026-01-02", "yesterday", "placed"),
             row("G", "2", "2026-01-02", "2026-01-02T10:00:00Z", "lost"),
+            no_status,
             row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
             row("A", "2", "2026-01-02", "2026-01-03T10:00:00Z", "shipped"),
         ]));
@@ -357,6 +388,7 @@ mod tests {
             Some("invalid_order_date"),
             Some("invalid_order_date"),
             Some("invalid_updated_at"),
+            Some("invalid_status"),
             Some("invalid_status"),
             Some("duplicate_record"),
             None,
@@ -450,6 +482,37 @@ mod tests {
             "b@1 beats b@0; a's tie goes to the later row; c"
         );
         assert_eq!(latest.get_column_names(), ["id", "updated_at", "v"]);
+    }
+
+    #[test]
+    fn keep_latest_keeps_the_rows_latest_by_keeps() {
+        let frame = df!(
+            "order_id" => ["A", "B", "A", "C", "B", "A", "C"],
+            "updated_at" => [1i64, 5, 3, 2, 5, 3, 1],
+            "version" => ["a1", "b5", "a3", "c2", "b5-later", "a3-later", "c1"],
+            "day" => [3i32, 1, 3, 2, 1, 2, 2],
+        )
+        .unwrap();
+        let kept = keep_latest(frame.clone(), "order_id", "day").unwrap();
+        let days: Vec<i32> = kept
+            .column("day")
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(days, [1, 2, 2], "in day order");
+        let versions = |df: &DataFrame| -> Vec<String> {
+            let sorted = df.sort(["order_id"], Default::default()).unwrap();
+            let column = sorted.column("version").unwrap().str().unwrap().clone();
+            column.iter().flatten().map(str::to_owned).collect()
+        };
+        // The latest timestamp wins; among equal timestamps, the row that came last.
+        assert_eq!(versions(&kept), ["a3-later", "b5-later", "c2"]);
+        let reference = latest_by(frame.lazy(), "order_id").collect().unwrap();
+        assert_eq!(versions(&kept), versions(&reference));
+        assert_eq!(kept.get_column_names(), reference.get_column_names());
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! Data files written by `datafile::write_frame` on a local lake: one file per day, statistics
+//! and partition values true to the rows, field ids in the Parquet schema, the dictionary only
+//! on columns whose values repeat, and every row read back unchanged.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+use iceberg_rust::spec::{util::strip_prefix, values::Value};
+use lakehouse_core::{Lake, config::S3Settings, store::LakeLocation};
+use lakehouse_tables::{
+    Warehouse,
+    bridge::{conform, read_files},
+    datafile::write_frame,
+    schemas::FACT_SALES,
+};
+use object_store::{ObjectStoreExt, path::Path};
+use parquet::{basic::Encoding, file::metadata::ParquetMetaDataReader};
+use polars::prelude::*;
+
+/// 3,000 facts over two days: unique order ids, five statuses, amounts 0.5 apart.
+fn facts() -> DataFrame {
+    let n = 3_000;
+    let statuses = ["placed", "shipped", "delivered", "cancelled", "returned"];
+    let rows = df!(
+        "order_id" => (0..n).map(|i| format!("ORD-{i:06}")).collect::<Vec<_>>(),
+        "customer_id" => (0..n).map(|i| format!("C{}", i % 7)).collect::<Vec<_>>(),
+        "product_id" => vec!["P"; n],
+        "order_date" => (0..n).map(|i| if i % 3 == 0 { "2026-01-02" } else { "2026-01-01" }).collect::<Vec<_>>(),
+        "quantity" => vec![1i64; n],
+        "unit_price" => vec![2.0; n],
+        "amount" => (0..n).map(|i| i as f64 * 0.5).collect::<Vec<_>>(),
+        "status" => (0..n).map(|i| statuses[i % 5]).collect::<Vec<_>>(),
+        "order_year" => vec![2026i32; n],
+        "order_month" => vec![1i32; n],
+        "updated_at" => (0..n as i64).map(|i| 1_767_225_600_000_000 + i).collect::<Vec<_>>(),
+    )
+    .unwrap()
+    .lazy()
+    .with_column(col("order_date").str().to_date(StrptimeOptions::default()));
+    conform(rows, &FACT_SALES).collect().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_hold_their_partitions_rows_with_true_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(
+        LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default()).unwrap(),
+    )
+    .unwrap();
+    let warehouse = Warehouse::open(&lake).await.unwrap();
+    let table = warehouse.load_or_create(&FACT_SALES).await.unwrap();
+    let input = facts();
+    let files = write_frame(&table, &FACT_SALES, input.clone())
+        .await
+        .unwrap();
+    assert_eq!(files.len(), 2, "one file per day");
+
+    let schema = table.current_schema(None).unwrap();
+    let id = |name: &str| schema.get_name(name).unwrap().id;
+    for file in &files {
+        let day = match file.partition().get("order_date_day") {
+            Some(Some(Value::Int(d))) => *d,
+            other => panic!("partition value {other:?}"),
+        };
+        let rows = input
+            .clone()
+            .lazy()
+            .filter(col("order_date").cast(DataType::Int32).eq(lit(day)))
+            .collect()
+            .unwrap();
+        assert!(day == 20_454 || day == 20_455, "{day}");
+        assert_eq!(*file.record_count(), rows.height() as i64);
+        let amounts = rows.column("amount").unwrap().f64().unwrap();
+        let bound = |bounds: &Option<std::collections::HashMap<i32, Value>>| {
+            bounds.as_ref().unwrap().get(&id("amount")).cloned()
+        };
+        assert_eq!(
+            bound(file.lower_bounds()),
+            Some(Value::Double(amounts.min().unwrap().into()))
+        );
+        assert_eq!(
+            bound(file.upper_bounds()),
+            Some(Value::Double(amounts.max().unwrap().into()))
+        );
+
+        let key = Path::from(strip_prefix(file.file_path()));
+        let bytes = table
+            .object_store()
+            .get(&key)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(bytes.len() as i64, *file.file_size_in_bytes());
+        let footer = ParquetMetaDataReader::new()
+            .parse_and_finish(&bytes)
+            .unwrap();
+        let parquet_schema = footer.file_metadata().schema_descr();
+        let row_group = footer.row_group(0);
+        for (i, column) in parquet_schema.columns().iter().enumerate() {
+            let name = column.name();
+            assert_eq!(column.self_type().get_basic_info().id(), id(name), "{name}");
+            let dictionary = row_group
+                .column(i)
+                .encodings()
+                .any(|e| e == Encoding::RLE_DICTIONARY);
+            // Unique per row: no dictionary. Few values: dictionary.
+            match name {
+                "order_id" | "amount" | "updated_at" => assert!(!dictionary, "{name}"),
+                "status" | "customer_id" | "product_id" | "order_date" => {
+                    assert!(dictionary, "{name}")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let paths: Vec<String> = files.iter().map(|f| f.file_path().clone()).collect();
+    let back = read_files(&table, &FACT_SALES, &paths).await.unwrap();
+    let back = conform(back.lazy(), &FACT_SALES)
+        .sort(["order_id"], Default::default())
+        .collect()
+        .unwrap();
+    assert!(back.equals_missing(&input), "{back}\n{input}");
+}
