@@ -9,10 +9,11 @@
 //! `orders_quarantine` gets the refused records appended.
 
 mod error;
+pub mod ndjson;
 mod silver;
 pub mod transform;
 
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+use std::{collections::BTreeMap, time::Instant};
 
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -22,7 +23,7 @@ use lakehouse_core::{
     dates,
     report::{self, StageReport},
 };
-use polars::{io::ndjson::core::parse_ndjson, prelude::*};
+use polars::prelude::*;
 use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
@@ -31,49 +32,31 @@ pub use error::{Result, TransformError};
 /// The lake, its warehouse and the commit retry policy.
 pub type Deps = lakehouse_tables::StageDeps;
 
-/// Fetches every part of the manifest, verifies its checksum, and parses it as text columns;
-/// parts are parsed in parallel and stacked.
+/// Fetches every part of the manifest, verifies its checksum and parses it
+/// ([`ndjson::parse_part`]); parts are verified and parsed in parallel on the blocking pool,
+/// and stacked.
 async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
-    let schema = Arc::new(transform::raw_schema());
     let frames: Vec<DataFrame> = stream::iter(manifest.parts.iter())
-        .map(|part| {
-            let schema = schema.clone();
-            async move {
-                let bytes = lake.get(&part.key).await?.ok_or_else(|| {
-                    TransformError::DataQuality(format!(
-                        "part {} named by the manifest is missing",
-                        part.key
-                    ))
-                })?;
-                if bytes.len() as u64 != part.bytes
-                    || hex::encode(Sha256::digest(&bytes)) != part.sha256
-                {
-                    return Err(TransformError::DataQuality(format!(
-                        "part {} does not match its manifest checksum",
-                        part.key
-                    )));
-                }
-                let rows = part.records as usize;
-                let df = tokio::task::spawn_blocking(move || {
-                    parse_ndjson(&bytes, Some(rows), &schema, false)
-                })
+        .map(|part| async move {
+            let bytes = lake.get(&part.key).await?.ok_or_else(|| {
+                TransformError::DataQuality(format!(
+                    "part {} named by the manifest is missing",
+                    part.key
+                ))
+            })?;
+            let expected = (part.bytes, part.sha256.clone(), part.records as usize);
+            tokio::task::spawn_blocking(move || verified_part(&bytes, expected))
                 .await
-                .map_err(|e| TransformError::DataQuality(format!("parsing {}: {e}", part.key)))??;
-                if df.height() != rows {
-                    return Err(TransformError::DataQuality(format!(
-                        "part {} holds {} records, its manifest says {rows}",
-                        part.key,
-                        df.height()
-                    )));
-                }
-                Ok(df)
-            }
+                .map_err(|e| TransformError::DataQuality(format!("reading {}: {e}", part.key)))?
+                .map_err(|why| TransformError::DataQuality(format!("part {}: {why}", part.key)))
         })
         .buffered(4)
         .try_collect()
         .await?;
     if frames.is_empty() {
-        return Ok(DataFrame::empty_with_schema(&schema).lazy());
+        let empty = ndjson::parse_part(&[], 0)
+            .map_err(|e| TransformError::DataQuality(format!("empty batch: {e}")))?;
+        return Ok(empty.lazy());
     }
     Ok(concat(
         frames.into_iter().map(|df| df.lazy()).collect::<Vec<_>>(),
@@ -82,6 +65,24 @@ async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
             ..Default::default()
         },
     )?)
+}
+
+/// A part's records, if its size, checksum and record count are the manifest's.
+fn verified_part(
+    bytes: &[u8],
+    (size, sha256, records): (u64, String, usize),
+) -> std::result::Result<DataFrame, String> {
+    if bytes.len() as u64 != size || hex::encode(Sha256::digest(bytes)) != sha256 {
+        return Err("does not match its manifest checksum".into());
+    }
+    let df = ndjson::parse_part(bytes, records).map_err(|e| e.to_string())?;
+    if df.height() != records {
+        return Err(format!(
+            "holds {} records, its manifest says {records}",
+            df.height()
+        ));
+    }
+    Ok(df)
 }
 
 fn reason_counts(bad: &DataFrame) -> Result<BTreeMap<String, u64>> {

@@ -1,0 +1,475 @@
+//! The reader of raw parts: one flat JSON object per line, every field kept as the text that
+//! was sent, and the five typed fields parsed once, in the same pass, into shadow columns.
+//!
+//! Polars' general NDJSON reader builds a hash map per record and prints numbers back to text,
+//! which the classification then parsed again; on a day-0 batch that was about half of the
+//! transform. Parts hold flat objects with known keys, so one scan over the bytes does it:
+//! strings without escapes are borrowed, numbers keep their token text, and only the rare
+//! escaped string goes through serde_json. A value the contract does not expect (an object or
+//! array where a field should be) is kept as its JSON text, so the record is quarantined for
+//! it instead of failing the batch.
+
+use std::borrow::Cow;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::transform::{RAW_FIELDS, parsed};
+
+/// Field positions in [`RAW_FIELDS`] of the values that get a typed shadow column.
+const QUANTITY: usize = 9;
+const UNIT_PRICE: usize = 10;
+const AMOUNT: usize = 11;
+const ORDER_DATE: usize = 14;
+const UPDATED_AT: usize = 15;
+
+/// Why a line is not a flat JSON object.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {why}")]
+pub struct LineError {
+    pub line: usize,
+    why: String,
+}
+
+/// Parses a part into its text columns ([`RAW_FIELDS`]) and typed shadow columns
+/// (`_quantity`, `_unit_price`, `_amount`, `_order_date`, `_updated_at`): a shadow is null
+/// where its text is missing or not a valid value. Blank lines are skipped; a field missing
+/// from a record is null; keys outside the contract are ignored.
+pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, LineError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| LineError {
+        line: line_of(bytes, e.valid_up_to()),
+        why: format!("not UTF-8 ({e})"),
+    })?;
+    let mut columns = Builders::new(rows_hint);
+    let mut values: [Option<Cow<str>>; RAW_FIELDS.len()] = Default::default();
+    for (i, line) in text.split('\n').enumerate() {
+        if line.bytes().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        values.iter_mut().for_each(|v| *v = None);
+        Scanner { text: line, at: 0 }
+            .object(&mut values)
+            .map_err(|why| LineError { line: i + 1, why })?;
+        columns.push(&values);
+    }
+    columns.finish().map_err(|e| LineError {
+        line: 0,
+        why: e.to_string(),
+    })
+}
+
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    1 + bytes[..offset.min(bytes.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+}
+
+/// Column builders: the text of every field and the five typed shadows.
+struct Builders {
+    text: Vec<StringChunkedBuilder>,
+    quantity: PrimitiveChunkedBuilder<Int64Type>,
+    unit_price: PrimitiveChunkedBuilder<Float64Type>,
+    amount: PrimitiveChunkedBuilder<Float64Type>,
+    order_date: PrimitiveChunkedBuilder<Int32Type>,
+    updated_at: PrimitiveChunkedBuilder<Int64Type>,
+    rows: usize,
+}
+
+impl Builders {
+    fn new(rows: usize) -> Self {
+        let typed = |i: usize| parsed(RAW_FIELDS[i]).into();
+        Builders {
+            text: RAW_FIELDS
+                .iter()
+                .map(|name| StringChunkedBuilder::new((*name).into(), rows))
+                .collect(),
+            quantity: PrimitiveChunkedBuilder::new(typed(QUANTITY), rows),
+            unit_price: PrimitiveChunkedBuilder::new(typed(UNIT_PRICE), rows),
+            amount: PrimitiveChunkedBuilder::new(typed(AMOUNT), rows),
+            order_date: PrimitiveChunkedBuilder::new(typed(ORDER_DATE), rows),
+            updated_at: PrimitiveChunkedBuilder::new(typed(UPDATED_AT), rows),
+            rows: 0,
+        }
+    }
+
+    fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()]) {
+        for (builder, value) in self.text.iter_mut().zip(values) {
+            builder.append_option(value.as_deref());
+        }
+        let field = |i: usize| values[i].as_deref();
+        self.quantity
+            .append_option(field(QUANTITY).and_then(quantity));
+        self.unit_price
+            .append_option(field(UNIT_PRICE).and_then(finite));
+        self.amount.append_option(field(AMOUNT).and_then(finite));
+        self.order_date
+            .append_option(field(ORDER_DATE).and_then(day));
+        self.updated_at
+            .append_option(field(UPDATED_AT).and_then(instant));
+        self.rows += 1;
+    }
+
+    fn finish(self) -> PolarsResult<DataFrame> {
+        let mut columns: Vec<Column> = self
+            .text
+            .into_iter()
+            .map(|b| b.finish().into_column())
+            .collect();
+        columns.extend([
+            self.quantity.finish().into_column(),
+            self.unit_price.finish().into_column(),
+            self.amount.finish().into_column(),
+            self.order_date.finish().into_date().into_column(),
+            self.updated_at
+                .finish()
+                .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+                .into_column(),
+        ]);
+        DataFrame::new(self.rows, columns)
+    }
+}
+
+/// A whole number; a number written with a fraction or exponent counts when it is integral
+/// ("2.0", "2e0"), as it is the same JSON number.
+fn quantity(text: &str) -> Option<i64> {
+    text.parse().ok().or_else(|| {
+        let x = finite(text)?;
+        // 2^53: beyond it an f64 no longer holds every integer exactly.
+        (x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0).then_some(x as i64)
+    })
+}
+
+/// A finite decimal number: "NaN" and "inf" parse as floats but are not amounts or prices.
+fn finite(text: &str) -> Option<f64> {
+    text.parse::<f64>().ok().filter(|x| x.is_finite())
+}
+
+/// Two ASCII digits as a number.
+fn digits(text: &[u8], at: usize, len: usize) -> Option<u32> {
+    text.get(at..at + len)?.iter().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
+fn date_of(text: &[u8]) -> Option<NaiveDate> {
+    if text.get(4) != Some(&b'-') || text.get(7) != Some(&b'-') {
+        return None;
+    }
+    let year = i32::try_from(digits(text, 0, 4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(text, 5, 2)?, digits(text, 8, 2)?)
+}
+
+/// `YYYY-MM-DD`, a real calendar day: days since 1970-01-01.
+fn day(text: &str) -> Option<i32> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 {
+        return None;
+    }
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from(date_of(bytes)?.signed_duration_since(epoch).num_days()).ok()
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, a real instant in UTC: microseconds since the epoch.
+fn instant(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let time = date_of(b)?.and_hms_opt(digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?)?;
+    Some(time.and_utc().timestamp_micros())
+}
+
+/// A cursor over one line.
+struct Scanner<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), String> {
+        self.skip_space();
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(&format!("`{}`", byte as char)))
+        }
+    }
+
+    fn unexpected(&self, wanted: &str) -> String {
+        match self
+            .text
+            .get(self.at..)
+            .and_then(|rest| rest.chars().next())
+        {
+            Some(c) => format!("expected {wanted} at column {}, found `{c}`", self.at + 1),
+            None => format!("expected {wanted}, found the end of the line"),
+        }
+    }
+
+    fn slice(&self, from: usize, to: usize) -> Result<&'a str, String> {
+        self.text
+            .get(from..to)
+            .ok_or_else(|| format!("no text at columns {}..{}", from + 1, to + 1))
+    }
+
+    /// `{ "key": value, ... }` filling the values of the contract's fields; the last of a
+    /// repeated key wins.
+    fn object(
+        &mut self,
+        values: &mut [Option<Cow<'a, str>>; RAW_FIELDS.len()],
+    ) -> Result<(), String> {
+        self.expect(b'{')?;
+        self.skip_space();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+            return self.end();
+        }
+        let mut next = 0;
+        loop {
+            self.skip_space();
+            let key = self.string()?;
+            self.expect(b':')?;
+            self.skip_space();
+            let value = self.value()?;
+            // Keys mostly come in contract order: try the expected one before searching.
+            let slot = if RAW_FIELDS.get(next) == Some(&key.as_ref()) {
+                Some(next)
+            } else {
+                RAW_FIELDS.iter().position(|f| *f == key.as_ref())
+            };
+            if let Some(i) = slot {
+                values[i] = value;
+                next = i + 1;
+            }
+            self.skip_space();
+            match self.peek() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return self.end();
+                }
+                _ => return Err(self.unexpected("`,` or `}`")),
+            }
+        }
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.skip_space();
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => Err(self.unexpected("the end of the line")),
+        }
+    }
+
+    /// A value as text: a string's content, a number's token, `true`/`false`, nested JSON as
+    /// written; null is `None`.
+    fn value(&mut self) -> Result<Option<Cow<'a, str>>, String> {
+        let start = self.at;
+        match self.peek() {
+            Some(b'"') => self.string().map(Some),
+            Some(b'-' | b'0'..=b'9') => {
+                while self
+                    .peek()
+                    .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    self.at += 1;
+                }
+                let token = self.slice(start, self.at)?;
+                token
+                    .parse::<f64>()
+                    .map(|_| Some(Cow::Borrowed(token)))
+                    .map_err(|_| format!("`{token}` at column {} is not a number", start + 1))
+            }
+            Some(b'{' | b'[') => {
+                self.nested()?;
+                Ok(Some(Cow::Borrowed(self.slice(start, self.at)?)))
+            }
+            _ => {
+                for (word, value) in [
+                    ("null", None),
+                    ("true", Some("true")),
+                    ("false", Some("false")),
+                ] {
+                    if self
+                        .text
+                        .get(start..)
+                        .is_some_and(|rest| rest.starts_with(word))
+                    {
+                        self.at += word.len();
+                        return Ok(value.map(Cow::Borrowed));
+                    }
+                }
+                Err(self.unexpected("a value"))
+            }
+        }
+    }
+
+    /// A string at the cursor: borrowed when it has no escapes, else decoded by serde_json.
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
+        if self.peek() != Some(b'"') {
+            return Err(self.unexpected("a string"));
+        }
+        let open = self.at;
+        let bytes = self.text.as_bytes();
+        let mut escaped = false;
+        let mut at = open + 1;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &bytes[at.min(bytes.len())..]) {
+                Some(i) if bytes[at + i] == b'\\' => {
+                    escaped = true;
+                    at += i + 2;
+                }
+                Some(i) => {
+                    at += i;
+                    break;
+                }
+                None => return Err(format!("the string at column {} is not closed", open + 1)),
+            }
+        }
+        self.at = at + 1;
+        if escaped {
+            let quoted = self.slice(open, self.at)?;
+            serde_json::from_str::<String>(quoted)
+                .map(Cow::Owned)
+                .map_err(|e| format!("the string at column {}: {e}", open + 1))
+        } else {
+            self.slice(open + 1, at).map(Cow::Borrowed)
+        }
+    }
+
+    /// Skips an object or array, strings inside included.
+    fn nested(&mut self) -> Result<(), String> {
+        let start = self.at;
+        let mut depth = 0usize;
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    self.string()?;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        self.at += 1;
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            self.at += 1;
+        }
+        Err(format!("the value at column {} is not closed", start + 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> DataFrame {
+        parse_part(text.as_bytes(), 0).unwrap()
+    }
+
+    fn texts(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+        df.column(name)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect()
+    }
+
+    #[test]
+    fn fields_keep_the_text_sent_in_any_key_order() {
+        let df = parse(concat!(
+            r#"{"order_id":"A","quantity":2,"unit_price":"10.5","amount":1e1,"status":null}"#,
+            "\n\n",
+            r#" { "amount" : 3.50 , "order_id" : "B\"\u00e9", "extra": {"k": [1, "}"]}, "status": true } "#,
+            "\n",
+            r#"{"order_id":["x"],"quantity":{"n":1},"order_id":"C"}"#,
+            "\n",
+        ));
+        assert_eq!(df.height(), 3);
+        let some = |v: &str| Some(v.to_owned());
+        assert_eq!(texts(&df, "order_id"), [some("A"), some("B\"é"), some("C")]);
+        assert_eq!(
+            texts(&df, "quantity"),
+            [some("2"), None, some(r#"{"n":1}"#)]
+        );
+        assert_eq!(texts(&df, "unit_price"), [some("10.5"), None, None]);
+        assert_eq!(texts(&df, "amount"), [some("1e1"), some("3.50"), None]);
+        assert_eq!(texts(&df, "status"), [None, some("true"), None]);
+        assert_eq!(texts(&df, "customer_id"), [None, None, None]);
+    }
+
+    #[test]
+    fn typed_shadows_hold_only_valid_values() {
+        let df = parse(concat!(
+            r#"{"quantity":2,"unit_price":"10.5","amount":1e1,"order_date":"2026-02-28","updated_at":"2026-02-28T23:59:59Z"}"#,
+            "\n",
+            r#"{"quantity":"two","unit_price":"NaN","amount":"inf","order_date":"2026-02-30","updated_at":"2026-02-28T24:00:00Z"}"#,
+            "\n",
+            r#"{"quantity":2.0,"unit_price":-1,"amount":"1,5","order_date":"28/02/2026","updated_at":"2026-02-28 10:00:00"}"#,
+            "\n",
+            r#"{"quantity":2.5,"order_date":"2026-2-28","updated_at":"2026-02-28T10:00:00+01:00"}"#,
+        ));
+        let ints = |name: &str| -> Vec<Option<i64>> {
+            let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
+            c.i64().unwrap().iter().collect()
+        };
+        let floats = |name: &str| -> Vec<Option<f64>> {
+            df.column(name).unwrap().f64().unwrap().iter().collect()
+        };
+        assert_eq!(ints("_quantity"), [Some(2), None, Some(2), None]);
+        assert_eq!(floats("_unit_price"), [Some(10.5), None, Some(-1.0), None]);
+        assert_eq!(floats("_amount"), [Some(10.0), None, None, None]);
+        assert_eq!(ints("_order_date"), [Some(20_512), None, None, None]);
+        assert_eq!(
+            ints("_updated_at"),
+            [Some(1_772_323_199_000_000), None, None, None]
+        );
+        assert_eq!(df.column("_order_date").unwrap().dtype(), &DataType::Date);
+        assert_eq!(
+            df.column("_updated_at").unwrap().dtype(),
+            &DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+        );
+    }
+
+    #[test]
+    fn a_line_that_is_not_a_flat_object_names_its_line() {
+        for (text, line) in [
+            ("{\"order_id\":\"A\"}\n{\"order_id\":\"B\"", 2),
+            ("{\"order_id\":\"A\"}\n\n[1,2]\n", 3),
+            ("{\"quantity\":1-2}", 1),
+            ("{\"order_id\":\"A\"} x", 1),
+            ("{\"order_id\":nul}", 1),
+            ("{\"order_id\" \"A\"}", 1),
+        ] {
+            let err = parse_part(text.as_bytes(), 0).unwrap_err();
+            assert_eq!(err.line, line, "{text}: {err}");
+        }
+        let err = parse_part(b"{\"order_id\":\"\xff\"}", 0).unwrap_err();
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_part_has_every_column() {
+        let df = parse("\n");
+        assert_eq!(df.height(), 0);
+        assert_eq!(df.width(), RAW_FIELDS.len() + 5);
+    }
+}
