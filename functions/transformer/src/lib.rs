@@ -1,17 +1,20 @@
 //! transformer: raw -> silver.
 //!
 //! Reads the NDJSON parts a manifest names (checking each checksum), classifies every record
-//! (typed, or quarantined with its reason: none dropped), enriches valid orders with
-//! order_year/order_month, keeps the latest version of each order, and merges the batch into
+//! (typed, or quarantined with its reason: none dropped), keeps the latest version of each
+//! order, enriches it with order_year/order_month, and merges the batch into
 //! the silver Iceberg tables: `orders_transformed` is rewritten only in the order_date
 //! partitions the batch touches (copy-on-write overwrite), so deduplication holds across
 //! batches; `customers_transformed` and `products_transformed` keep the latest attributes;
 //! `orders_quarantine` gets the refused records appended.
 
+mod cores;
 mod error;
 pub mod ndjson;
 mod silver;
+mod take;
 pub mod transform;
+pub mod versions;
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -121,24 +124,15 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     let rows_in = manifest.records;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read and parsed");
 
-    // Both outputs come from one classification: collected together, the shared part of the
-    // plan runs once.
-    let classified = transform::classify(raw).cache();
-    let valid = transform::valid_orders(classified.clone(), run_id.as_str());
-    let bad = transform::quarantine(classified, run_id.as_str());
-    let opt_state = valid.get_current_optimizations();
-    let plans = vec![valid.logical_plan, bad.logical_plan];
-    let [valid, bad]: [DataFrame; 2] =
-        LazyFrame::collect_all_with_engine(plans, Engine::Auto, opt_state)?
-            .try_into()
-            .map_err(|_| {
-                // Two plans in, two frames out: anything else is a bug, not bad data.
-                TransformError::Polars(PolarsError::ComputeError(
-                    "collecting the classification did not return two frames".into(),
-                ))
-            })?;
-    // Once the classification is collected and its intermediate columns are freed.
-    let batch = transform::keep_latest(valid, "order_id", "order_date")?;
+    // The rules on each record, then the rules across records, in one hash pass over the
+    // order ids; the latest valid versions are taken once, narrowed to the columns they keep.
+    let classified = transform::classify(raw).collect()?;
+    let settled = versions::settle(&classified)?;
+    let bad = transform::quarantine(settled.refused(&classified)?.lazy(), run_id.as_str());
+    let valid = settled.latest(&classified, &transform::silver_sources())?;
+    drop(classified);
+    let batch = transform::valid_orders(valid.lazy(), run_id.as_str()).collect()?;
+    let bad = bad.collect()?;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
     let days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;

@@ -84,7 +84,7 @@ async fn orders(
                 .collect();
             let fresh = conform(batch.clone().lazy(), &ORDERS);
             if touched.is_empty() {
-                // The batch already holds one row per order (keep_latest in `run`): with
+                // The batch already holds one row per order (`versions::settle`): with
                 // nothing to merge it is written as is (day 0, or only new days).
                 return Ok(rewrite(table, &ORDERS, fresh, &[]).await?);
             }

@@ -2,8 +2,9 @@
 //!
 //! Raw records arrive with every field as text, exactly as sent, and the typed fields also
 //! parsed into shadow columns ([`crate::ndjson`]). [`classify`] names the first rule a record
-//! breaks; [`valid_orders`] and [`quarantine`] split on that reason, so every record ends in
-//! exactly one of the two.
+//! breaks on its own; [`crate::versions::settle`] adds the rules across records (a version
+//! delivered twice, and only the latest version of an order kept). [`valid_orders`] and
+//! [`quarantine`] shape the two outcomes, so every record ends in exactly one of them.
 
 use polars::prelude::*;
 
@@ -53,15 +54,10 @@ pub(crate) fn parsed(name: &str) -> String {
 }
 
 /// Adds [`REASON_CODE`] to records as the part reader gives them (text fields and their typed
-/// shadows): null for a valid record, else the first rule it breaks.
+/// shadows): null for a record valid on its own, else the first rule it breaks. The last
+/// reason, `duplicate_record`, looks across records: [`crate::versions::settle`] applies it.
 pub fn classify(typed: LazyFrame) -> LazyFrame {
     let invalid = |name: &str| col(parsed(name)).is_null();
-    // One version of an order delivered twice: same order_id and updated_at. Keyed on the parsed
-    // timestamp (8 bytes instead of 20 of text): the format is exact, so equal instants are equal
-    // text, and a record whose timestamp does not parse is refused by an earlier rule.
-    let repeated = as_struct(vec![col("order_id"), col(parsed("updated_at"))])
-        .is_first_distinct()
-        .not();
     // Five equality tests on short inline strings: `is_in` would hash every row for a semi join.
     let known_status = STATUSES
         .iter()
@@ -69,8 +65,8 @@ pub fn classify(typed: LazyFrame) -> LazyFrame {
         .reduce(Expr::or)
         .unwrap_or(lit(false))
         .fill_null(lit(false));
-    // In the order of REASONS.
-    let rules: [Expr; REASONS.len()] = [
+    // In the order of REASONS, without the last.
+    let rules: [Expr; REASONS.len() - 1] = [
         blank("order_id"),
         blank("customer_id"),
         blank("product_id"),
@@ -81,7 +77,6 @@ pub fn classify(typed: LazyFrame) -> LazyFrame {
         invalid("order_date"),
         invalid("updated_at"),
         known_status.not(),
-        repeated,
     ];
     // Nested from the last rule outwards, so the first rule that holds gives the code. A small
     // integer per row; the reason's text is made for the refused rows only (`quarantine`).
@@ -114,7 +109,7 @@ pub const REASONS: [&str; 11] = [
 /// first rule it breaks.
 pub const REASON_CODE: &str = "_reason_code";
 
-fn reason_code(index: usize) -> i32 {
+pub(crate) fn reason_code(index: usize) -> i32 {
     // REASONS has 11 entries: the index always fits.
     i32::try_from(index + 1).unwrap_or(i32::MAX)
 }
@@ -131,51 +126,53 @@ fn reason_text() -> Expr {
     )
 }
 
-/// Valid records with their typed values and the order_year / order_month enrichment.
-pub fn valid_orders(classified: LazyFrame, run_id: &str) -> LazyFrame {
-    let typed = [
-        "quantity",
-        "unit_price",
-        "amount",
-        "order_date",
-        "updated_at",
-    ];
-    let mut columns: Vec<Expr> = RAW_FIELDS
-        .iter()
-        .map(|name| {
-            if typed.contains(name) {
-                col(parsed(name)).alias(*name)
-            } else {
-                col(*name)
-            }
-        })
-        .collect();
-    columns.push(lit(run_id).alias("run_id"));
-    classified
-        .filter(col(REASON_CODE).is_null())
-        .select(columns)
-        .with_columns([
-            col("order_date")
-                .dt()
-                .year()
-                .cast(DataType::Int32)
-                .alias("order_year"),
-            col("order_date")
-                .dt()
-                .month()
-                .cast(DataType::Int32)
-                .alias("order_month"),
-        ])
+/// The columns of a classified batch that [`valid_orders`] reads: the fields that stay text
+/// and the typed shadows of the others.
+pub fn silver_sources() -> Vec<String> {
+    RAW_FIELDS.iter().map(|name| source(name)).collect()
 }
 
-/// Refused records: the raw text, the reason and the run that saw them.
-pub fn quarantine(classified: LazyFrame, run_id: &str) -> LazyFrame {
+fn source(name: &str) -> String {
+    if typed_fields().any(|typed| typed == name) {
+        parsed(name)
+    } else {
+        name.to_owned()
+    }
+}
+
+fn typed_fields() -> impl Iterator<Item = &'static str> {
+    crate::ndjson::TYPED.iter().map(|&i| RAW_FIELDS[i])
+}
+
+/// Valid records (as [`crate::versions::Settled::latest`] gives them) with their typed values
+/// and the order_year / order_month enrichment.
+pub fn valid_orders(valid: LazyFrame, run_id: &str) -> LazyFrame {
+    let mut columns: Vec<Expr> = RAW_FIELDS
+        .iter()
+        .map(|name| col(source(name)).alias(*name))
+        .collect();
+    columns.push(lit(run_id).alias("run_id"));
+    valid.select(columns).with_columns([
+        col("order_date")
+            .dt()
+            .year()
+            .cast(DataType::Int32)
+            .alias("order_year"),
+        col("order_date")
+            .dt()
+            .month()
+            .cast(DataType::Int32)
+            .alias("order_month"),
+    ])
+}
+
+/// Refused records (as [`crate::versions::Settled::refused`] gives them): the raw text, the
+/// reason and the run that saw them.
+pub fn quarantine(refused: LazyFrame, run_id: &str) -> LazyFrame {
     let mut columns: Vec<Expr> = vec![reason_text().alias("reason")];
     columns.extend(RAW_FIELDS.iter().map(|name| col(*name)));
     columns.push(lit(run_id).alias("run_id"));
-    classified
-        .filter(col(REASON_CODE).is_not_null())
-        .select(columns)
+    refused.select(columns)
 }
 
 /// The rows of `bad` not already in the quarantine `seen`, by (order_id, updated_at, reason);
@@ -192,36 +189,38 @@ pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
     )
 }
 
+/// Column of row numbers, while the latest versions are found.
+const ROW: &str = "_row";
+
 /// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
 /// comes last wins, so newer batches appended after older data win ties.
+///
+/// Found on the key, the timestamp and a row number, then the rows are picked by number: sorting
+/// the whole frame moved every column of every row (a day-0 batch is a million rows, of which
+/// a thousand products are kept).
 pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
-    in_update_order(frame).unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
+    let numbered = frame.with_row_index(ROW, None);
+    let latest = in_update_order(
+        numbered
+            .clone()
+            .select([col(key), col("updated_at"), col(ROW)]),
+    )
+    .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
+    .select([col(ROW)]);
+    pick_rows(numbered, latest)
 }
 
-/// The rows [`latest_by`] keeps, in `order` order, found on the key,
-/// `updated_at` and `order` alone and then taken from the frame in one copy. Sorting the whole
-/// frame and then taking the unique rows copied every column twice, which set the transform's
-/// peak memory on a large batch; delivered in partition order, the rows need no third copy to
-/// be cut into partitions.
-pub fn keep_latest(mut frame: DataFrame, key: &str, order: &str) -> PolarsResult<DataFrame> {
-    const ROW: &str = "_row";
-    let keys = frame
-        .clone()
-        .lazy()
-        .select([col(key), col("updated_at"), col(order)])
-        .with_row_index(ROW, None);
-    let rows = latest_by(keys, key)
-        .select([col(order), col(ROW)])
-        .sort(
-            [order],
-            SortMultipleOptions::default().with_maintain_order(true),
+/// The rows of `numbered` whose numbers `picked` holds (each once), with `picked`'s other
+/// columns, and without the numbers.
+fn pick_rows(numbered: LazyFrame, picked: LazyFrame) -> LazyFrame {
+    numbered
+        .join(
+            picked,
+            [col(ROW)],
+            [col(ROW)],
+            JoinArgs::new(JoinType::Inner),
         )
-        .collect()?;
-    // Gathering from a string column of many chunks (one per part, or per morsel of the
-    // engine) copies every string; from one chunk, only the 16-byte views that point at them.
-    // Column by column, so only one column is held twice at a time.
-    frame.rechunk_mut();
-    frame.take(rows.column(ROW)?.idx()?)
+        .drop(cols([ROW]))
 }
 
 /// Rows in `updated_at` order, rows with equal timestamps kept in their order: the last row of
@@ -234,17 +233,22 @@ fn in_update_order(frame: LazyFrame) -> LazyFrame {
 }
 
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
-/// attributes of the latest version, first_order_date the earliest seen. One group-by on the
-/// key does both, over rows in `updated_at` order: within a group polars keeps row order, so
-/// `last` is the latest version and, among equal timestamps, the row that came last.
+/// attributes of the latest version (as [`latest_by`] picks it), first_order_date the earliest
+/// seen. One group-by on the key finds both, on narrow columns in `updated_at` order: within a
+/// group polars keeps row order, so `last` is the latest version.
 pub fn customers(rows: LazyFrame) -> LazyFrame {
-    let latest = all()
-        .exclude_cols(["customer_id", "first_order_date"])
-        .as_expr()
-        .last();
-    in_update_order(rows)
+    let numbered = rows.with_row_index(ROW, None);
+    let narrow = numbered.clone().select([
+        col("customer_id"),
+        col("updated_at"),
+        col("first_order_date"),
+        col(ROW),
+    ]);
+    let per_customer = in_update_order(narrow)
         .group_by([col("customer_id")])
-        .agg([latest, col("first_order_date").min()])
+        .agg([col(ROW).last(), col("first_order_date").min()])
+        .select([col(ROW), col("first_order_date")]);
+    pick_rows(numbered.drop(cols(["first_order_date"])), per_customer)
 }
 
 /// Latest attributes of every product.
@@ -253,11 +257,12 @@ pub fn products(rows: LazyFrame) -> LazyFrame {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::versions::{Settled, settle};
 
     /// Records as the part reader gives them, from NDJSON with every field sent as a string.
-    fn raw(rows: &[[Option<&str>; 16]]) -> LazyFrame {
+    pub(crate) fn raw(rows: &[[Option<&str>; 16]]) -> LazyFrame {
         let lines: Vec<String> = rows
             .iter()
             .map(|r| {
@@ -274,7 +279,7 @@ mod tests {
             .lazy()
     }
 
-    fn row(
+    pub(crate) fn row(
         order: &str,
         qty: &str,
         date: &str,
@@ -303,8 +308,18 @@ mod tests {
         ]
     }
 
+    /// Records classified, and settled across records.
+    pub(crate) fn settled(lf: LazyFrame) -> (DataFrame, Settled) {
+        let classified = classify(lf).collect().unwrap();
+        let settled = settle(&classified).unwrap();
+        (classified, settled)
+    }
+
     fn reasons(lf: LazyFrame) -> Vec<Option<String>> {
-        let df = classify(lf)
+        let codes = settled(lf).1.codes.into_series();
+        let df = DataFrame::new(codes.len(), vec![codes.into_column()])
+            .unwrap()
+            .lazy()
             .select([reason_text().alias("reason")])
             .collect()
             .unwrap();
@@ -386,9 +401,11 @@ mod tests {
             row("B", "x", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
             row("C", "1", "2026-03-15", "2026-03-15T23:59:59Z", "placed"),
         ]);
-        let classified = classify(input);
-        let valid = valid_orders(classified.clone(), "r1").collect().unwrap();
-        let bad = quarantine(classified, "r1").collect().unwrap();
+        let (classified, settled) = settled(input);
+        let latest = settled.latest(&classified, &silver_sources()).unwrap();
+        let valid = valid_orders(latest.lazy(), "r1").collect().unwrap();
+        let refused = settled.refused(&classified).unwrap();
+        let bad = quarantine(refused.lazy(), "r1").collect().unwrap();
         assert_eq!((valid.height(), bad.height()), (2, 1));
         assert_eq!(valid.column("quantity").unwrap().dtype(), &DataType::Int64);
         let months: Vec<Option<i32>> = valid
@@ -414,22 +431,26 @@ mod tests {
 
     #[test]
     fn a_bad_record_is_quarantined_once() {
+        let refused = |lf: LazyFrame, run_id: &str| {
+            let (classified, settled) = settled(lf);
+            quarantine(settled.refused(&classified).unwrap().lazy(), run_id)
+        };
         let mut keyless = row("x", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
         keyless[0] = None;
-        let first = quarantine(
-            classify(raw(&[
+        let first = refused(
+            raw(&[
                 keyless,
                 row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-            ])),
+            ]),
             "r1",
         );
         // The next batch re-delivers both and brings one new bad record.
-        let again = quarantine(
-            classify(raw(&[
+        let again = refused(
+            raw(&[
                 keyless,
                 row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
                 row("C", "two", "2026-01-03", "2026-01-03T10:00:00Z", "placed"),
-            ])),
+            ]),
             "r2",
         );
         let fresh = not_yet_quarantined(again, first).collect().unwrap();
@@ -451,7 +472,10 @@ mod tests {
             "v" => [1, 2, 3, 4, 5],
         )
         .unwrap();
-        let latest = latest_by(frame.lazy(), "id").collect().unwrap();
+        let latest = latest_by(frame.lazy(), "id")
+            .sort(["id"], Default::default())
+            .collect()
+            .unwrap();
         let v: Vec<i32> = latest
             .column("v")
             .unwrap()
@@ -461,41 +485,10 @@ mod tests {
             .collect();
         assert_eq!(
             v,
-            [2, 3, 4],
-            "b@1 beats b@0; a's tie goes to the later row; c"
+            [3, 2, 4],
+            "a's tie goes to the later row; b@1 beats b@0; c"
         );
         assert_eq!(latest.get_column_names(), ["id", "updated_at", "v"]);
-    }
-
-    #[test]
-    fn keep_latest_keeps_the_rows_latest_by_keeps() {
-        let frame = df!(
-            "order_id" => ["A", "B", "A", "C", "B", "A", "C"],
-            "updated_at" => [1i64, 5, 3, 2, 5, 3, 1],
-            "version" => ["a1", "b5", "a3", "c2", "b5-later", "a3-later", "c1"],
-            "day" => [3i32, 1, 3, 2, 1, 2, 2],
-        )
-        .unwrap();
-        let kept = keep_latest(frame.clone(), "order_id", "day").unwrap();
-        let days: Vec<i32> = kept
-            .column("day")
-            .unwrap()
-            .i32()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
-        assert_eq!(days, [1, 2, 2], "in day order");
-        let versions = |df: &DataFrame| -> Vec<String> {
-            let sorted = df.sort(["order_id"], Default::default()).unwrap();
-            let column = sorted.column("version").unwrap().str().unwrap().clone();
-            column.iter().flatten().map(str::to_owned).collect()
-        };
-        // The latest timestamp wins; among equal timestamps, the row that came last.
-        assert_eq!(versions(&kept), ["a3-later", "b5-later", "c2"]);
-        let reference = latest_by(frame.lazy(), "order_id").collect().unwrap();
-        assert_eq!(versions(&kept), versions(&reference));
-        assert_eq!(kept.get_column_names(), reference.get_column_names());
     }
 
     #[test]
@@ -536,27 +529,5 @@ mod tests {
             .collect();
         assert_eq!(first, [Some(1), Some(3)], "earliest over all versions");
         assert_eq!(got.width(), 8);
-    }
-
-    #[test]
-    fn latest_version_wins() {
-        let input = raw(&[
-            row("A", "2", "2026-01-02", "2026-01-03T10:00:00Z", "shipped"),
-            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-            row("B", "1", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-        ]);
-        let latest = latest_by(valid_orders(classify(input), "r"), "order_id")
-            .sort(["order_id"], Default::default())
-            .collect()
-            .unwrap();
-        let status: Vec<_> = latest
-            .column("status")
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .flatten()
-            .collect();
-        assert_eq!(status, ["shipped", "placed"]);
     }
 }

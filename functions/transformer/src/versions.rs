@@ -1,0 +1,360 @@
+//! The rules that look across records: a version of an order delivered twice is refused
+//! (`duplicate_record`), and of the valid versions only the latest of each order is kept.
+//!
+//! Both are answered by one hash pass over the order ids, partitioned by hash so that each
+//! partition's table stays in cache. In polars they took a row-encoded `is_first_distinct` on
+//! (order_id, updated_at), a sort and a `unique` on order_id: three hash passes whose tables
+//! grew as they went (a fifth of the classification went to rehashing), and a filter that
+//! copied every column of the valid rows before the latest ones were taken from that copy.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{HashTable, hash_table::Entry};
+use polars::prelude::*;
+
+use crate::{
+    cores::on_each_core,
+    take::take_rows,
+    transform::{REASON_CODE, REASONS, parsed, reason_code},
+};
+
+/// A classified batch split by the rules across records.
+pub struct Settled {
+    /// [`REASON_CODE`] of every record, `duplicate_record` included.
+    pub codes: Int32Chunked,
+    /// The rows of the latest valid version of each order, in order_date order (then in
+    /// arrival order, so a partition's rows come together).
+    pub latest: IdxCa,
+}
+
+impl Settled {
+    /// The refused records of `classified`, with their final reason codes.
+    pub fn refused(&self, classified: &DataFrame) -> PolarsResult<DataFrame> {
+        let mut with_codes = classified.clone();
+        with_codes.with_column(self.codes.clone().into_column())?;
+        with_codes.filter(&self.codes.is_not_null())
+    }
+
+    /// `columns` of the latest valid versions, taken from `classified` in one copy.
+    pub fn latest(&self, classified: &DataFrame, columns: &[String]) -> PolarsResult<DataFrame> {
+        let picked = classified.select(columns.iter().map(String::as_str))?;
+        take_rows(&picked, &self.latest)
+    }
+}
+
+/// The fields of a record the rules across records read, copied out of the columns so that
+/// each partition is read in one sequential pass.
+struct Record {
+    hash: u64,
+    stamp: i64,
+    row: IdxSize,
+    /// order_date of a valid record; `None` for a record [`classify`] refused.
+    ///
+    /// [`classify`]: crate::transform::classify
+    valid_day: Option<i32>,
+}
+
+/// What a partition's pass knows of one order_id.
+struct Order {
+    hash: u64,
+    first_row: IdxSize,
+    /// updated_at of its first record: entered in `versions` only once a second one comes.
+    first_stamp: i64,
+    repeated: bool,
+    /// Its latest valid version so far: row, updated_at and order_date.
+    latest: Option<(IdxSize, i64, i32)>,
+}
+
+/// What a partition's pass finds: rows that repeat an earlier record, and (order_date, row)
+/// of each order's latest valid version.
+#[derive(Default)]
+struct Found {
+    repeats: Vec<IdxSize>,
+    latest: Vec<(i32, IdxSize)>,
+}
+
+/// Partitions by order_id hash. A million ids in one hash table made each lookup a cache
+/// miss (most of the pass waited on them); a partition's table stays in cache, and the
+/// partitions run in parallel.
+const PARTITIONS: usize = 64;
+
+/// Applies the rules across records to a batch [`crate::transform::classify`] has classified.
+///
+/// A record repeats an earlier one when both have the same order_id and updated_at, whatever
+/// the earlier one's verdict; the latest version is the valid record with the latest
+/// updated_at (two valid records of an order never share one: the later is a repeat). A record
+/// without an order_id or an updated_at is already refused, so takes no part.
+pub fn settle(classified: &DataFrame) -> PolarsResult<Settled> {
+    // One chunk, so that an earlier row's id is found by its number.
+    let ids = classified.column("order_id")?.str()?.rechunk();
+    let stamps = classified
+        .column(&parsed("updated_at"))?
+        .datetime()?
+        .physical();
+    let days = classified.column(&parsed("order_date"))?.date()?.physical();
+    let codes = classified.column(REASON_CODE)?.i32()?;
+
+    // Each core partitions a contiguous share of the rows, then settles a share of the
+    // partitions, reading each partition's pieces in worker (so row) order.
+    let hasher = PlRandomState::default();
+    let rows = classified.height();
+    let scattered = on_each_core(|worker, workers| {
+        let (start, end) = (rows * worker / workers, rows * (worker + 1) / workers);
+        let (offset, len) = (start as i64, end - start);
+        let mut partitions: Vec<Vec<Record>> = (0..PARTITIONS)
+            .map(|_| Vec::with_capacity(len / PARTITIONS + 1))
+            .collect();
+        let (ids, stamps) = (ids.slice(offset, len), stamps.slice(offset, len));
+        let (days, codes) = (days.slice(offset, len), codes.slice(offset, len));
+        let records = ids
+            .iter()
+            .zip(stamps.iter())
+            .zip(days.iter())
+            .zip(codes.iter());
+        for (row, (((id, stamp), day), code)) in (start..).zip(records) {
+            let (Some(id), Some(stamp)) = (id, stamp) else {
+                continue;
+            };
+            let hash = hasher.hash_one(id);
+            // Bits neither the table's bucket index (low) nor its tag (top 7) uses, so keys in
+            // one partition still spread over their table.
+            partitions[(hash >> 48) as usize % PARTITIONS].push(Record {
+                hash,
+                stamp,
+                row: row as IdxSize,
+                valid_day: if code.is_none() { day } else { None },
+            });
+        }
+        partitions
+    })?;
+    let found = on_each_core(|worker, workers| {
+        let mut found = Found::default();
+        for partition in (worker..PARTITIONS).step_by(workers) {
+            let records = scattered.iter().flat_map(|pieces| &pieces[partition]);
+            let capacity = scattered.iter().map(|pieces| pieces[partition].len()).sum();
+            settle_partition(records, capacity, &ids, &mut found);
+        }
+        found
+    })?;
+
+    let mut settled: Vec<Option<i32>> = codes.iter().collect();
+    let duplicate = reason_code(REASONS.len() - 1);
+    let mut latest = Vec::new();
+    for found in found {
+        for row in found.repeats {
+            settled[row as usize].get_or_insert(duplicate);
+        }
+        latest.extend(found.latest);
+    }
+    latest.sort_unstable();
+    Ok(Settled {
+        codes: Int32Chunked::new(REASON_CODE.into(), settled),
+        latest: IdxCa::from_vec("row".into(), latest.into_iter().map(|(_, r)| r).collect()),
+    })
+}
+
+/// The rules across records within one partition: `capacity` records, in row order.
+fn settle_partition<'a>(
+    records: impl Iterator<Item = &'a Record>,
+    capacity: usize,
+    ids: &StringChunked,
+    found: &mut Found,
+) {
+    let mut orders: HashTable<Order> = HashTable::with_capacity(capacity);
+    let mut versions: PlHashSet<(IdxSize, i64)> = PlHashSet::default();
+    for record in records {
+        let same_id = |order: &Order| {
+            order.hash == record.hash
+                && ids.get(order.first_row as usize) == ids.get(record.row as usize)
+        };
+        let order = match orders.entry(record.hash, same_id, |order| order.hash) {
+            Entry::Vacant(entry) => entry
+                .insert(Order {
+                    hash: record.hash,
+                    first_row: record.row,
+                    first_stamp: record.stamp,
+                    repeated: false,
+                    latest: None,
+                })
+                .into_mut(),
+            Entry::Occupied(entry) => {
+                let order = entry.into_mut();
+                if !order.repeated {
+                    order.repeated = true;
+                    versions.insert((order.first_row, order.first_stamp));
+                }
+                if !versions.insert((order.first_row, record.stamp)) {
+                    found.repeats.push(record.row);
+                    continue;
+                }
+                order
+            }
+        };
+        if let Some(day) = record.valid_day
+            && order
+                .latest
+                .is_none_or(|(_, latest, _)| record.stamp > latest)
+        {
+            order.latest = Some((record.row, record.stamp, day));
+        }
+    }
+    found.latest.extend(
+        orders
+            .iter()
+            .filter_map(|o| o.latest.map(|(row, _, day)| (day, row))),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{
+        silver_sources,
+        tests::{raw, row, settled},
+    };
+
+    fn text(df: &DataFrame, name: &str) -> Vec<String> {
+        let column = df.column(name).unwrap().str().unwrap().clone();
+        column.iter().map(|v| v.unwrap_or("-").to_owned()).collect()
+    }
+
+    #[test]
+    fn the_latest_valid_version_of_each_order_is_taken_in_day_order() {
+        let (classified, settled) = settled(raw(&[
+            row("A", "1", "2026-01-03", "2026-01-01T00:00:01Z", "placed"),
+            row("B", "1", "2026-01-01", "2026-01-01T00:00:05Z", "placed"),
+            row("A", "2", "2026-01-03", "2026-01-01T00:00:04Z", "shipped"),
+            row("C", "1", "2026-01-02", "2026-01-01T00:00:02Z", "placed"),
+            row("B", "3", "2026-01-01", "2026-01-01T00:00:04Z", "shipped"),
+            row("A", "3", "2026-01-02", "2026-01-01T00:00:03Z", "delivered"),
+            row("C", "1", "2026-01-02", "2026-01-01T00:00:09Z", "lost"),
+            row("D", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
+        ]));
+        let latest = settled.latest(&classified, &silver_sources()).unwrap();
+        let names: Vec<String> = latest
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(names, silver_sources());
+        // Versions arrive out of order: B's later row is older. C's newest version is
+        // refused, so its valid one stays.
+        assert_eq!(text(&latest, "order_id"), ["B", "D", "C", "A"]);
+        assert_eq!(
+            text(&latest, "status"),
+            ["placed", "placed", "placed", "shipped"]
+        );
+        let days: Vec<i32> = latest
+            .column("_order_date")
+            .unwrap()
+            .date()
+            .unwrap()
+            .physical()
+            .into_no_null_iter()
+            .collect();
+        assert!(days.is_sorted(), "partition order, then arrival: {days:?}");
+        let refused = settled.refused(&classified).unwrap();
+        assert_eq!(text(&refused, "status"), ["lost"]);
+    }
+
+    #[test]
+    fn a_version_delivered_again_is_refused_whatever_the_first_verdict() {
+        let (classified, settled) = settled(raw(&[
+            row("A", "1", "2026-01-01", "2026-01-01T00:00:01Z", "lost"),
+            row("A", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
+            row("B", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
+            row("B", "1", "2026-01-01", "2026-01-01T00:00:02Z", "shipped"),
+            row("B", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
+            row("B", "1", "2026-01-01", "2026-01-01T00:00:02Z", "delivered"),
+            row("C", "0", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
+            row("C", "0", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
+        ]));
+        let duplicate = reason_code(REASONS.len() - 1);
+        let codes: Vec<Option<i32>> = settled.codes.iter().collect();
+        let non_positive = reason_code(4);
+        assert_eq!(
+            codes,
+            [
+                Some(reason_code(9)),
+                Some(duplicate),
+                None,
+                None,
+                Some(duplicate),
+                Some(duplicate),
+                Some(non_positive),
+                // A record already refused keeps its first reason.
+                Some(non_positive),
+            ]
+        );
+        let latest = settled.latest(&classified, &["status".into()]).unwrap();
+        assert_eq!(text(&latest, "status"), ["shipped"]);
+        assert_eq!(settled.refused(&classified).unwrap().height(), 6);
+    }
+
+    #[test]
+    fn a_large_batch_settles_as_the_plain_definition_does() {
+        // Enough orders to fill every partition, with repeats, refusals and versions out of
+        // order; the expected outcome is computed record by record, as the rules read.
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let rows: Vec<_> = (0..6000)
+            .map(|_| {
+                let id = format!("O{}", next(1500));
+                let stamp = format!("2026-01-01T00:00:{:02}Z", next(6));
+                let day = format!("2026-01-{:02}", 1 + next(28));
+                let status = if next(10) == 0 { "lost" } else { "placed" };
+                row(&id, "1", &day, &stamp, status)
+            })
+            .collect();
+        let (classified, settled) = settled(raw(&rows));
+
+        let codes: Vec<Option<i32>> = classified
+            .column(REASON_CODE)
+            .unwrap()
+            .i32()
+            .unwrap()
+            .iter()
+            .collect();
+        let mut expected = codes.clone();
+        let mut seen = std::collections::HashSet::new();
+        let mut best: std::collections::HashMap<&str, (&str, usize)> = Default::default();
+        for (i, r) in rows.iter().enumerate() {
+            let (id, stamp) = (r[0].unwrap(), r[15].unwrap());
+            if !seen.insert((id, stamp)) {
+                expected[i].get_or_insert(reason_code(REASONS.len() - 1));
+            } else if codes[i].is_none() && best.get(id).is_none_or(|(s, _)| stamp > *s) {
+                best.insert(id, (stamp, i));
+            }
+        }
+        let got: Vec<Option<i32>> = settled.codes.iter().collect();
+        assert_eq!(got, expected);
+        assert!(
+            got.iter()
+                .filter(|c| **c == Some(reason_code(REASONS.len() - 1)))
+                .count()
+                > 100
+        );
+        let mut want: Vec<(&str, usize)> = best
+            .values()
+            .map(|(_, i)| (rows[*i][14].unwrap(), *i))
+            .collect();
+        want.sort_unstable();
+        let rows_taken: Vec<usize> = settled
+            .latest
+            .into_no_null_iter()
+            .map(|r| r as usize)
+            .collect();
+        assert_eq!(rows_taken, want.iter().map(|(_, i)| *i).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn an_empty_batch_settles_to_nothing() {
+        let (classified, settled) = settled(raw(&[]));
+        assert_eq!(settled.codes.len(), 0);
+        let latest = settled.latest(&classified, &silver_sources()).unwrap();
+        assert_eq!((latest.height(), latest.width()), (0, 16));
+    }
+}
