@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fmt, str::FromStr};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, runid::RunId};
+use crate::{Error, checksum::Checksum, runid::RunId};
 
 /// Full (day-0) or incremental load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,7 +70,9 @@ pub struct PartInfo {
     pub key: String,
     pub records: u64,
     pub bytes: u64,
-    pub sha256: String,
+    /// `"crc64nvme": ...` (or `"sha256": ...` in manifests written before it).
+    #[serde(flatten)]
+    pub checksum: Checksum,
 }
 
 /// Written after every part of a run has landed; its presence means the landing is complete.
@@ -130,4 +132,30 @@ pub struct GoldOutput {
     pub run_id: RunId,
     pub tables: Vec<TableCommit>,
     pub report_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_names_its_checksum_algorithm_and_old_manifests_still_read() {
+        let part = PartInfo {
+            key: "raw/full/2026-01-01/r/part-00000.json".into(),
+            records: 2,
+            bytes: 9,
+            checksum: Checksum::of(b"123456789"),
+        };
+        let json = serde_json::to_value(&part).unwrap();
+        assert_eq!(json["crc64nvme"], "rosUhgp5mIg=");
+        assert_eq!(serde_json::from_value::<PartInfo>(json).unwrap(), part);
+
+        let before = serde_json::json!({
+            "key": "k", "records": 1, "bytes": 3,
+            "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        });
+        let old: PartInfo = serde_json::from_value(before).unwrap();
+        assert!(old.checksum.matches(b"abc"));
+        assert!(!old.checksum.matches(b"abd"));
+    }
 }

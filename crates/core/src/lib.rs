@@ -5,6 +5,7 @@
 //! (a local directory or any S3-compatible endpoint) and the key layout inside it, and the run
 //! report. No polars, no iceberg: the source API and the extractor link only this.
 
+pub mod checksum;
 pub mod config;
 pub mod contracts;
 pub mod dates;

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use lakehouse_core::{
     Lake,
+    checksum::Checksum,
     config::{self, env_parse, env_var},
     contracts::{ExtractInput, ExtractOutput, Manifest, Mode, PartInfo, Window},
     layout,
@@ -23,7 +24,6 @@ use lakehouse_core::{
     runid::RunId,
     watermark::{self, Watermark},
 };
-use sha2::{Digest, Sha256};
 use tracing::info;
 
 pub use auth::{ApiAuth, IamSigner};
@@ -157,7 +157,7 @@ pub async fn run(input: ExtractInput, deps: &Deps) -> Result<ExtractOutput> {
                 key: key.clone(),
                 records: page.records.len() as u64,
                 bytes: body.len() as u64,
-                sha256: hex::encode(Sha256::digest(&body)),
+                checksum: Checksum::of(&body),
             };
             lake.put(&key, body).await?;
             parts.push(info);

@@ -22,12 +22,12 @@ use chrono::Utc;
 use futures::{StreamExt, TryStreamExt, stream};
 use lakehouse_core::{
     Lake,
+    checksum::Checksum,
     contracts::{ExtractOutput, Manifest, TransformOutput},
     dates,
     report::{self, StageReport},
 };
 use polars::prelude::*;
-use sha2::{Digest, Sha256};
 use tracing::{debug, info};
 
 pub use error::{Result, TransformError};
@@ -47,7 +47,7 @@ async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
                     part.key
                 ))
             })?;
-            let expected = (part.bytes, part.sha256.clone(), part.records as usize);
+            let expected = (part.bytes, part.checksum.clone(), part.records as usize);
             tokio::task::spawn_blocking(move || verified_part(&bytes, expected))
                 .await
                 .map_err(|e| TransformError::DataQuality(format!("reading {}: {e}", part.key)))?
@@ -73,9 +73,9 @@ async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
 /// A part's records, if its size, checksum and record count are the manifest's.
 fn verified_part(
     bytes: &[u8],
-    (size, sha256, records): (u64, String, usize),
+    (size, checksum, records): (u64, Checksum, usize),
 ) -> std::result::Result<DataFrame, String> {
-    if bytes.len() as u64 != size || hex::encode(Sha256::digest(bytes)) != sha256 {
+    if bytes.len() as u64 != size || !checksum.matches(bytes) {
         return Err("does not match its manifest checksum".into());
     }
     let df = ndjson::parse_part(bytes, records).map_err(|e| e.to_string())?;
