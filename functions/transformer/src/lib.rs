@@ -10,6 +10,7 @@
 
 mod cores;
 mod error;
+mod keyed;
 pub mod ndjson;
 mod silver;
 mod take;
@@ -35,10 +36,12 @@ pub use error::{Result, TransformError};
 /// The lake, its warehouse and the commit retry policy.
 pub type Deps = lakehouse_tables::StageDeps;
 
-/// Fetches every part of the manifest, verifies its checksum and parses it
-/// ([`ndjson::parse_part`]); parts are verified and parsed in parallel on the blocking pool,
-/// and stacked.
-async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
+/// Fetches every part of the manifest, verifies its checksum, parses it
+/// ([`ndjson::parse_part`]) and applies the rules on each record ([`transform::classify`]);
+/// parts go through this in parallel on the blocking pool, and are stacked. Classifying a part
+/// while the next one is read keeps both cores busy, where classifying the stacked batch ran
+/// after the last part, mostly on one.
+async fn read_classified(lake: &Lake, manifest: &Manifest) -> Result<DataFrame> {
     let frames: Vec<DataFrame> = stream::iter(manifest.parts.iter())
         .map(|part| async move {
             let bytes = lake.get(&part.key).await?.ok_or_else(|| {
@@ -48,10 +51,14 @@ async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
                 ))
             })?;
             let expected = (part.bytes, part.checksum.clone(), part.records as usize);
-            tokio::task::spawn_blocking(move || verified_part(&bytes, expected))
-                .await
-                .map_err(|e| TransformError::DataQuality(format!("reading {}: {e}", part.key)))?
-                .map_err(|why| TransformError::DataQuality(format!("part {}: {why}", part.key)))
+            let key = part.key.clone();
+            tokio::task::spawn_blocking(move || {
+                let records = verified_part(&bytes, expected)
+                    .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
+                Ok::<_, TransformError>(transform::classify(records.lazy()).collect()?)
+            })
+            .await
+            .map_err(|e| TransformError::DataQuality(format!("reading {}: {e}", part.key)))?
         })
         .buffered(4)
         .try_collect()
@@ -59,15 +66,16 @@ async fn read_raw(lake: &Lake, manifest: &Manifest) -> Result<LazyFrame> {
     if frames.is_empty() {
         let empty = ndjson::parse_part(&[], 0)
             .map_err(|e| TransformError::DataQuality(format!("empty batch: {e}")))?;
-        return Ok(empty.lazy());
+        return Ok(transform::classify(empty.lazy()).collect()?);
     }
-    Ok(concat(
+    let stacked = concat(
         frames.into_iter().map(|df| df.lazy()).collect::<Vec<_>>(),
         UnionArgs {
             rechunk: false,
             ..Default::default()
         },
-    )?)
+    )?;
+    Ok(stacked.collect()?)
 }
 
 /// A part's records, if its size, checksum and record count are the manifest's.
@@ -120,13 +128,12 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
             input.manifest_key, manifest.run_id
         )));
     }
-    let raw = read_raw(&deps.lake, &manifest).await?;
+    let classified = read_classified(&deps.lake, &manifest).await?;
     let rows_in = manifest.records;
-    debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read and parsed");
+    debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read, parsed and classified");
 
-    // The rules on each record, then the rules across records, in one hash pass over the
-    // order ids; the latest valid versions are taken once, narrowed to the columns they keep.
-    let classified = transform::classify(raw).collect()?;
+    // The rules across records, in one hash pass over the order ids; the latest valid
+    // versions are taken once, narrowed to the columns they keep.
     let settled = versions::settle(&classified)?;
     let bad = transform::quarantine(settled.refused(&classified)?.lazy(), run_id.as_str());
     let valid = settled.latest(&classified, &transform::silver_sources())?;

@@ -89,9 +89,9 @@ async fn orders(
                 return Ok(rewrite(table, &ORDERS, fresh, &[]).await?);
             }
             let existing = read_live(table, &ORDERS, &touched).await?;
-            let merged =
-                transform::latest_by(concat([existing, fresh], UnionArgs::default())?, "order_id");
-            Ok(rewrite(table, &ORDERS, merged, &touched).await?)
+            let both = concat([existing, fresh], UnionArgs::default())?.collect()?;
+            let merged = transform::latest_by(&both, "order_id")?;
+            Ok(rewrite(table, &ORDERS, merged.lazy(), &touched).await?)
         },
     )
     .await
@@ -147,17 +147,15 @@ async fn merge_small(
     run_id: &RunId,
     def: &TableDef,
     rows: LazyFrame,
-    reduce: fn(LazyFrame) -> LazyFrame,
+    reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
     commit_run::<TransformError>(&deps.warehouse, def, run_id, &deps.retry, async |table| {
         let live = live_files(table).await?;
         let all: Vec<&LiveFile> = live.iter().collect();
         let existing = read_live(table, def, &all).await?;
-        let merged = reduce(concat(
-            [existing, conform(rows.clone(), def)],
-            UnionArgs::default(),
-        )?);
-        Ok(rewrite(table, def, merged, &all).await?)
+        let both =
+            concat([existing, conform(rows.clone(), def)], UnionArgs::default())?.collect()?;
+        Ok(rewrite(table, def, reduce(&both)?.lazy(), &all).await?)
     })
     .await
 }

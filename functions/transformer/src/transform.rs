@@ -8,6 +8,8 @@
 
 use polars::prelude::*;
 
+use crate::{keyed, take::take_rows};
+
 /// Source fields, in the order the quarantine keeps them.
 pub const RAW_FIELDS: [&str; 16] = [
     "order_id",
@@ -189,71 +191,53 @@ pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
     )
 }
 
-/// Column of row numbers, while the latest versions are found.
-const ROW: &str = "_row";
-
-/// One row per key: the one with the latest `updated_at`. Among equal timestamps the row that
-/// comes last wins, so newer batches appended after older data win ties.
+/// One row per key, its latest version ([`keyed::latest_rows`]: the latest `updated_at`, and
+/// among equal timestamps the row that comes last, so newer batches appended after older data
+/// win ties), in row order.
 ///
-/// Found on the key, the timestamp and a row number, then the rows are picked by number: sorting
-/// the whole frame moved every column of every row (a day-0 batch is a million rows, of which
-/// a thousand products are kept).
-pub fn latest_by(frame: LazyFrame, key: &str) -> LazyFrame {
-    let numbered = frame.with_row_index(ROW, None);
-    let latest = in_update_order(
-        numbered
-            .clone()
-            .select([col(key), col("updated_at"), col(ROW)]),
-    )
-    .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
-    .select([col(ROW)]);
-    pick_rows(numbered, latest)
-}
-
-/// The rows of `numbered` whose numbers `picked` holds (each once), with `picked`'s other
-/// columns, and without the numbers.
-fn pick_rows(numbered: LazyFrame, picked: LazyFrame) -> LazyFrame {
-    numbered
-        .join(
-            picked,
-            [col(ROW)],
-            [col(ROW)],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .drop(cols([ROW]))
-}
-
-/// Rows in `updated_at` order, rows with equal timestamps kept in their order: the last row of
-/// a key is its latest version and, among equal timestamps, the one that came last.
-fn in_update_order(frame: LazyFrame) -> LazyFrame {
-    frame.sort(
-        ["updated_at"],
-        SortMultipleOptions::default().with_maintain_order(true),
-    )
+/// Eager, unlike the transforms above: the latest rows are found by a hash pass over the key
+/// and timestamp alone, then taken from the frame in one copy, where sorting and deduplicating
+/// in polars moved every column of every row (a day-0 batch is a million rows, of which a
+/// thousand products are kept).
+pub fn latest_by(frame: &DataFrame, key: &str) -> PolarsResult<DataFrame> {
+    let latest = latest_rows(frame, key, None)?;
+    take_rows(frame, &numbers(&latest))
 }
 
 /// Customer rows from order rows (or from earlier customer rows, which have the same columns):
-/// attributes of the latest version (as [`latest_by`] picks it), first_order_date the earliest
-/// seen. One group-by on the key finds both, on narrow columns in `updated_at` order: within a
-/// group polars keeps row order, so `last` is the latest version.
-pub fn customers(rows: LazyFrame) -> LazyFrame {
-    let numbered = rows.with_row_index(ROW, None);
-    let narrow = numbered.clone().select([
-        col("customer_id"),
-        col("updated_at"),
-        col("first_order_date"),
-        col(ROW),
-    ]);
-    let per_customer = in_update_order(narrow)
-        .group_by([col("customer_id")])
-        .agg([col(ROW).last(), col("first_order_date").min()])
-        .select([col(ROW), col("first_order_date")]);
-    pick_rows(numbered.drop(cols(["first_order_date"])), per_customer)
+/// the attributes of the latest version (as [`latest_by`] picks it), first_order_date the
+/// earliest over all versions.
+pub fn customers(rows: &DataFrame) -> PolarsResult<DataFrame> {
+    let first = rows.column("first_order_date")?.to_physical_repr();
+    let latest = latest_rows(rows, "customer_id", Some(first.i32()?))?;
+    let mut picked = take_rows(&rows.drop("first_order_date")?, &numbers(&latest))?;
+    let first: Int32Chunked = latest.iter().map(|(_, first)| *first).collect();
+    picked.with_column(
+        first
+            .into_date()
+            .into_column()
+            .with_name("first_order_date".into()),
+    )?;
+    Ok(picked)
 }
 
 /// Latest attributes of every product.
-pub fn products(rows: LazyFrame) -> LazyFrame {
+pub fn products(rows: &DataFrame) -> PolarsResult<DataFrame> {
     latest_by(rows, "product_id")
+}
+
+fn latest_rows(
+    frame: &DataFrame,
+    key: &str,
+    least: Option<&Int32Chunked>,
+) -> PolarsResult<Vec<(IdxSize, Option<i32>)>> {
+    let keys = frame.column(key)?.str()?.rechunk();
+    let stamps = frame.column("updated_at")?.to_physical_repr();
+    keyed::latest_rows(&keys, stamps.i64()?, least)
+}
+
+fn numbers(latest: &[(IdxSize, Option<i32>)]) -> IdxCa {
+    IdxCa::from_vec("row".into(), latest.iter().map(|(row, _)| *row).collect())
 }
 
 #[cfg(test)]
@@ -472,10 +456,7 @@ pub(crate) mod tests {
             "v" => [1, 2, 3, 4, 5],
         )
         .unwrap();
-        let latest = latest_by(frame.lazy(), "id")
-            .sort(["id"], Default::default())
-            .collect()
-            .unwrap();
+        let latest = latest_by(&frame, "id").unwrap();
         let v: Vec<i32> = latest
             .column("v")
             .unwrap()
@@ -485,8 +466,8 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             v,
-            [3, 2, 4],
-            "a's tie goes to the later row; b@1 beats b@0; c"
+            [2, 3, 4],
+            "b@1 beats b@0; a's tie goes to the later row; c; in row order"
         );
         assert_eq!(latest.get_column_names(), ["id", "updated_at", "v"]);
     }
@@ -504,10 +485,7 @@ pub(crate) mod tests {
             "run_id" => ["r1", "r1", "r2", "r2"],
         )
         .unwrap();
-        let got = customers(rows.lazy())
-            .sort(["customer_id"], Default::default())
-            .collect()
-            .unwrap();
+        let got = customers(&rows).unwrap();
         let names: Vec<_> = got
             .column("customer_name")
             .unwrap()
@@ -517,17 +495,13 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             names,
-            [Some("tie"), Some("solo")],
+            [Some("solo"), Some("tie")],
             "c1's tie at 20 goes to the later row"
         );
-        let first: Vec<_> = got
-            .column("first_order_date")
-            .unwrap()
-            .i32()
-            .unwrap()
-            .iter()
-            .collect();
-        assert_eq!(first, [Some(1), Some(3)], "earliest over all versions");
+        let first = got.column("first_order_date").unwrap();
+        assert_eq!(first.dtype(), &DataType::Date);
+        let first: Vec<_> = first.to_physical_repr().i32().unwrap().iter().collect();
+        assert_eq!(first, [Some(3), Some(1)], "earliest over all versions");
         assert_eq!(got.width(), 8);
     }
 }

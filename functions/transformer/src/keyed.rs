@@ -1,0 +1,336 @@
+//! Passes over the rows of a batch grouped by a string key (an order, customer or product id),
+//! on every core.
+//!
+//! The rows are scattered by the hash of their key into partitions, so that each partition's
+//! hash table stays in cache, and the partitions are settled in parallel. A million ids in one
+//! table made each lookup a cache miss (most of the pass waited on them); in polars the same
+//! questions were sorts, `unique`s and group-bys whose tables grew as they went.
+
+use std::hash::BuildHasher;
+
+use hashbrown::{HashTable, hash_table::Entry};
+use polars::prelude::*;
+use polars_arrow::array::Utf8ViewArray;
+
+use crate::cores::on_each_core;
+
+/// Partitions by key hash: enough that a partition of a million-row batch fits in cache.
+const PARTITIONS: usize = 64;
+
+/// One row as a pass sees it: its key, the key's hash, its number, and what the pass reads of
+/// the row.
+pub(crate) struct Keyed<'a, R> {
+    pub hash: u64,
+    pub key: &'a str,
+    pub row: IdxSize,
+    pub value: R,
+}
+
+/// Groups the rows of `keys` by key and runs `settle` on each partition of them.
+///
+/// `read(offset, len, keep)` is called once per core for a contiguous share of the rows; it
+/// calls `keep` once per row of the share, in order, with what the pass needs of it, or `None`
+/// to leave the row out. A row with a null key is left out too. `settle` gets a partition's
+/// rows in row order (a key's rows all fall in one partition) and their number.
+pub(crate) fn group<'a, R, T>(
+    keys: &'a StringChunked,
+    read: impl Fn(i64, usize, &mut dyn FnMut(Option<R>)) + Sync,
+    settle: impl Fn(&mut dyn Iterator<Item = &Keyed<'a, R>>, usize) -> T + Sync,
+) -> PolarsResult<Vec<T>>
+where
+    R: Send + Sync,
+    T: Send,
+{
+    let chunks: Vec<&'a Utf8ViewArray> = keys.downcast_iter().collect();
+    let [keys] = chunks[..] else {
+        polars_bail!(ComputeError: "keys must come in one chunk, not {}", chunks.len());
+    };
+    let hasher = PlRandomState::default();
+    let rows = keys.len();
+    let scattered = on_each_core(|worker, workers| {
+        let (start, end) = (rows * worker / workers, rows * (worker + 1) / workers);
+        let mut partitions: Vec<Vec<Keyed<'a, R>>> = (0..PARTITIONS)
+            .map(|_| Vec::with_capacity((end - start) / PARTITIONS + 1))
+            .collect();
+        let mut row = start;
+        read(start as i64, end - start, &mut |value| {
+            if let (Some(key), Some(value)) = (keys.get(row), value) {
+                let hash = hasher.hash_one(key);
+                // Bits neither a table's bucket index (low) nor its tag (top 7) uses, so the
+                // keys of one partition still spread over its table.
+                partitions[(hash >> 48) as usize % PARTITIONS].push(Keyed {
+                    hash,
+                    key,
+                    row: row as IdxSize,
+                    value,
+                });
+            }
+            row += 1;
+        });
+        partitions
+    })?;
+    let settled = on_each_core(|worker, workers| {
+        (worker..PARTITIONS)
+            .step_by(workers)
+            .map(|partition| {
+                let mut rows = scattered.iter().flat_map(|pieces| &pieces[partition]);
+                let count = scattered.iter().map(|pieces| pieces[partition].len()).sum();
+                settle(&mut rows, count)
+            })
+            .collect::<Vec<T>>()
+    })?;
+    Ok(settled.into_iter().flatten().collect())
+}
+
+/// A hash table of one partition's keys, each with the pass's state for it.
+///
+/// An entry keeps the head of its key beside it ([`Head`]): ids are short enough for it to hold
+/// them whole, so comparing a probe with an entry stays in the table, where following the entry's `&str` to the batch's
+/// string data (an earlier row, anywhere in it) missed the cache on every lookup.
+pub(crate) struct Table<'a, S> {
+    entries: HashTable<Stored<'a, S>>,
+}
+
+/// A table entry: the key's hash, length, head and text, and the pass's state.
+struct Stored<'a, S> {
+    hash: u64,
+    head: Head,
+    key: &'a str,
+    state: S,
+}
+
+/// A key's length and its first 16 bytes, read as two words. For a key of up to 16 bytes the
+/// words overlap where it is shorter, so they cover every byte: equal heads of such keys are
+/// equal keys. Fixed-size loads: copying the bytes into a zeroed array (a variable-length
+/// `memcpy` per lookup) took a quarter of these passes.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Head(usize, u64, u64);
+
+impl Head {
+    fn of(key: &str) -> Self {
+        let b = key.as_bytes();
+        let n = b.len();
+        let word = |at: usize| b[at..at + 8].try_into().map_or(0, u64::from_le_bytes);
+        let half = |at: usize| b[at..at + 4].try_into().map_or(0, u32::from_le_bytes);
+        match n {
+            16.. => Head(n, word(0), word(8)),
+            8.. => Head(n, word(0), word(n - 8)),
+            4.. => Head(n, u64::from(half(0)), u64::from(half(n - 4))),
+            1.. => Head(
+                n,
+                u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+                0,
+            ),
+            0 => Head(0, 0, 0),
+        }
+    }
+
+    /// Whether two keys with these heads are equal, looking at the keys only when the heads
+    /// cannot tell.
+    fn same(self, key: &str, other: Head, other_key: &str) -> bool {
+        self == other && (self.0 <= 16 || key == other_key)
+    }
+}
+
+impl<'a, S> Table<'a, S> {
+    pub fn with_capacity(capacity: usize) -> Self {
+        Table {
+            entries: HashTable::with_capacity(capacity),
+        }
+    }
+
+    /// The state of `row`'s key: `Ok` with it if the key was seen before, else `Err` with a
+    /// slot to fill with the key's first state.
+    pub fn state<R>(
+        &mut self,
+        row: &Keyed<'a, R>,
+    ) -> std::result::Result<&mut S, NewKey<'_, 'a, S>> {
+        let head = Head::of(row.key);
+        let entry = self.entries.entry(
+            row.hash,
+            |e| e.hash == row.hash && e.head.same(e.key, head, row.key),
+            |e| e.hash,
+        );
+        match entry {
+            Entry::Occupied(seen) => Ok(&mut seen.into_mut().state),
+            Entry::Vacant(slot) => Err(NewKey {
+                slot,
+                hash: row.hash,
+                head,
+                key: row.key,
+            }),
+        }
+    }
+
+    pub fn into_states(self) -> impl Iterator<Item = S> {
+        self.entries.into_iter().map(|e| e.state)
+    }
+}
+
+/// Where a key not yet in a [`Table`] goes.
+pub(crate) struct NewKey<'t, 'a, S> {
+    slot: hashbrown::hash_table::VacantEntry<'t, Stored<'a, S>>,
+    hash: u64,
+    head: Head,
+    key: &'a str,
+}
+
+impl<'t, S> NewKey<'t, '_, S> {
+    pub fn insert(self, state: S) -> &'t mut S {
+        let entry = Stored {
+            hash: self.hash,
+            head: self.head,
+            key: self.key,
+            state,
+        };
+        &mut self.slot.insert(entry).into_mut().state
+    }
+}
+
+/// The latest row of each key: the one with the greatest `stamps` value, and of rows with equal
+/// stamps the later one (so rows appended after older data win ties). With `least`, each also
+/// carries the smallest `least` value over its key's rows. Rows come out in row order; a row
+/// with a null key or stamp takes no part (silver keys and timestamps are never null).
+pub(crate) fn latest_rows(
+    keys: &StringChunked,
+    stamps: &Int64Chunked,
+    least: Option<&Int32Chunked>,
+) -> PolarsResult<Vec<(IdxSize, Option<i32>)>> {
+    let read = |offset: i64, len: usize, keep: &mut dyn FnMut(Option<(i64, Option<i32>)>)| {
+        let stamps = stamps.slice(offset, len);
+        match least.map(|l| l.slice(offset, len)) {
+            Some(least) => stamps
+                .iter()
+                .zip(least.iter())
+                .for_each(|(stamp, least)| keep(stamp.map(|s| (s, least)))),
+            None => stamps
+                .iter()
+                .for_each(|stamp| keep(stamp.map(|s| (s, None)))),
+        }
+    };
+    let found = group(keys, read, |rows, count| {
+        let mut table: Table<(IdxSize, i64, Option<i32>)> = Table::with_capacity(count);
+        for row in rows {
+            let (stamp, least) = row.value;
+            match table.state(row) {
+                Err(new) => {
+                    new.insert((row.row, stamp, least));
+                }
+                Ok((latest, latest_stamp, smallest)) => {
+                    if stamp >= *latest_stamp {
+                        (*latest, *latest_stamp) = (row.row, stamp);
+                    }
+                    *smallest = match (*smallest, least) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+        }
+        table
+            .into_states()
+            .map(|(row, _, least)| (row, least))
+            .collect::<Vec<_>>()
+    })?;
+    let mut latest: Vec<(IdxSize, Option<i32>)> = found.into_iter().flatten().collect();
+    latest.sort_unstable_by_key(|(row, _)| *row);
+    Ok(latest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latest(
+        keys: &[Option<&str>],
+        stamps: &[Option<i64>],
+        least: Option<&[i32]>,
+    ) -> Vec<(IdxSize, Option<i32>)> {
+        let keys = StringChunked::from_iter(keys.iter().copied());
+        let stamps = Int64Chunked::from_iter(stamps.iter().copied());
+        let least = least.map(|l| Int32Chunked::from_slice("least".into(), l));
+        latest_rows(&keys, &stamps, least.as_ref()).unwrap()
+    }
+
+    #[test]
+    fn heads_of_keys_up_to_16_bytes_tell_every_byte() {
+        for n in 0..=20usize {
+            let key: String = (0..n).map(|i| char::from(b'a' + i as u8)).collect();
+            assert!(Head::of(&key) == Head::of(&key.clone()));
+            for i in 0..n {
+                let mut other = key.clone().into_bytes();
+                other[i] = b'Z';
+                let other = String::from_utf8(other).unwrap();
+                let (a, b) = (Head::of(&key), Head::of(&other));
+                assert_eq!(a == b, i >= 16, "length {n}, byte {i}");
+                assert!(!a.same(&key, b, &other), "length {n}, byte {i}");
+            }
+            // A key is not equal to a longer one that starts the same.
+            let longer = format!("{key}a");
+            assert!(!Head::of(&key).same(&key, Head::of(&longer), &longer));
+        }
+    }
+
+    #[test]
+    fn the_latest_row_of_each_key_wins_ties_by_coming_later() {
+        let got = latest(
+            &[
+                Some("a"),
+                Some("b"),
+                Some("a"),
+                Some("c"),
+                Some("b"),
+                None,
+                Some("c"),
+            ],
+            &[Some(2), Some(1), Some(2), Some(5), Some(0), Some(9), None],
+            Some(&[7, 3, 9, 4, 1, 0, 2]),
+        );
+        // a: rows 0 and 2 tie, the later wins; b@1 beats b@0; c's row without a stamp takes
+        // no part, nor does the row without a key.
+        assert_eq!(got, [(1, Some(1)), (2, Some(7)), (3, Some(4))]);
+        let without = latest(&[Some("a"), Some("a")], &[Some(5), Some(4)], None);
+        assert_eq!(without, [(0, None)]);
+    }
+
+    #[test]
+    fn many_keys_settle_as_the_plain_definition_does() {
+        // Enough keys to fill every partition, on both cores.
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        };
+        let rows: Vec<(String, i64, i32)> = (0..20_000)
+            .map(|_| {
+                // Short keys, and long ones whose first 16 bytes are all alike.
+                let n = next(3000);
+                let key = if n % 2 == 0 {
+                    format!("K{n}")
+                } else {
+                    format!("customer-with-a-long-id-{n}")
+                };
+                (key, next(8) as i64, next(100) as i32)
+            })
+            .collect();
+        let keys: Vec<Option<&str>> = rows.iter().map(|r| Some(r.0.as_str())).collect();
+        let stamps: Vec<Option<i64>> = rows.iter().map(|r| Some(r.1)).collect();
+        let least: Vec<i32> = rows.iter().map(|r| r.2).collect();
+        let got = latest(&keys, &stamps, Some(&least));
+
+        let mut want: std::collections::BTreeMap<&str, (usize, i64, i32)> = Default::default();
+        for (i, (key, stamp, day)) in rows.iter().enumerate() {
+            let entry = want.entry(key).or_insert((i, *stamp, *day));
+            if *stamp >= entry.1 {
+                (entry.0, entry.1) = (i, *stamp);
+            }
+            entry.2 = entry.2.min(*day);
+        }
+        let mut want: Vec<(IdxSize, Option<i32>)> = want
+            .values()
+            .map(|(row, _, least)| (*row as IdxSize, Some(*least)))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(got, want);
+    }
+}
