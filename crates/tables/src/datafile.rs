@@ -23,7 +23,10 @@ use object_store::{ObjectStoreExt, PutPayload, path::Path};
 use parquet::{
     arrow::{ArrowWriter, arrow_writer::ArrowWriterOptions},
     basic::{Compression, ZstdLevel},
-    file::{metadata::ParquetMetaData, properties::WriterProperties},
+    file::{
+        metadata::ParquetMetaData,
+        properties::{EnabledStatistics, WriterProperties},
+    },
     schema::types::ColumnPath,
 };
 use polars::prelude::{DataFrame, DataType};
@@ -54,6 +57,7 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
     let target = arrow_schema(table)?;
     let store = table.object_store();
     let partition_column = def.day_partition;
+    let unbounded = def.unbounded;
     // Encoding is CPU-bound: as many files at once as there are cores.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     stream::iter(partition_slices(df, def)?)
@@ -70,7 +74,8 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
             let path = generate_file_path(&data_location, partition_path);
             Ok::<_, TablesError>(async move {
                 let (bytes, footer) =
-                    tokio::task::spawn_blocking(move || encode(&slice, &target)).await??;
+                    tokio::task::spawn_blocking(move || encode(&slice, &target, unbounded))
+                        .await??;
                 let size = bytes.len() as u64;
                 store
                     .put(&Path::from(path.as_str()), PutPayload::from(bytes))
@@ -100,8 +105,13 @@ fn day_of(slice: &DataFrame, column: &str) -> Option<i32> {
     days.i32().ok()?.get(0)
 }
 
-/// One Parquet file holding `slice`, with its footer.
-fn encode(slice: &DataFrame, target: &Arc<ArrowSchema>) -> Result<(Vec<u8>, ParquetMetaData)> {
+/// One Parquet file holding `slice`, with its footer; the `unbounded` columns without
+/// statistics ([`TableDef::unbounded`]).
+fn encode(
+    slice: &DataFrame,
+    target: &Arc<ArrowSchema>,
+    unbounded: &[&str],
+) -> Result<(Vec<u8>, ParquetMetaData)> {
     let batches = to_record_batches(slice, target)?;
     let Some(first) = batches.first() else {
         return Err(TablesError::Polars(polars::error::PolarsError::NoData(
@@ -112,6 +122,10 @@ fn encode(slice: &DataFrame, target: &Arc<ArrowSchema>) -> Result<(Vec<u8>, Parq
         WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?));
     for name in distinct_columns(slice)? {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+    }
+    for name in unbounded {
+        let column = ColumnPath::from(*name);
+        props = props.set_column_statistics_enabled(column, EnabledStatistics::None);
     }
     // Readers take the types from the Iceberg schema; the embedded arrow schema would name the
     // in-memory string views, not the table's types.

@@ -1,6 +1,7 @@
 //! Data files written by `datafile::write_frame` on a local lake: one file per day, statistics
-//! and partition values true to the rows, field ids in the Parquet schema, the dictionary only
-//! on columns whose values repeat, and every row read back unchanged.
+//! and partition values true to the rows (and no bounds where they would prune nothing), field
+//! ids in the Parquet schema, the dictionary only on columns whose values repeat, and every row
+//! read back unchanged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use iceberg_rust::spec::{util::strip_prefix, values::Value};
@@ -80,6 +81,22 @@ async fn files_hold_their_partitions_rows_with_true_statistics() {
             bound(file.upper_bounds()),
             Some(Value::Double(amounts.max().unwrap().into()))
         );
+
+        // Columns whose bounds would prune nothing have none; the others keep theirs.
+        let bounded = |name: &str| {
+            let lower = file.lower_bounds().as_ref().unwrap();
+            let upper = file.upper_bounds().as_ref().unwrap();
+            match (lower.contains_key(&id(name)), upper.contains_key(&id(name))) {
+                (true, true) => true,
+                (false, false) => false,
+                _ => panic!("{name} has one bound"),
+            }
+        };
+        for name in FACT_SALES.column_names() {
+            let expected = !FACT_SALES.unbounded.contains(&name);
+            assert_eq!(bounded(name), expected, "{name}");
+        }
+        assert!(!bounded("customer_id") && bounded("order_id") && bounded("order_date"));
 
         let key = Path::from(strip_prefix(file.file_path()));
         let bytes = table
