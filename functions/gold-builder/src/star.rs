@@ -7,7 +7,7 @@ use lakehouse_core::{
     runid::RunId,
 };
 use lakehouse_tables::{
-    Warehouse,
+    Table,
     bridge::read_live,
     commit::{LiveFile, Plan, commit_run, live_files, rewrite},
     schemas::{
@@ -93,32 +93,50 @@ async fn dates(deps: &Deps, run_id: &RunId, silver_orders: &[LiveFile]) -> Resul
     .await
 }
 
+/// Commits the four gold tables. They are independent (each commit is exactly-once on its own
+/// table) and run concurrently, as the silver commits do: while one waits on its Parquet
+/// encoding (on the blocking pool) or on storage, another does its polars work. All four run to
+/// the end before the first error, if any, is returned.
 pub(crate) async fn build(
     deps: &Deps,
     run_id: &RunId,
     touched: &[NaiveDate],
 ) -> Result<Vec<TableCommit>> {
-    let wh: &Warehouse = &deps.warehouse;
+    let silver = deps.warehouse.require(ORDERS.name).await?;
+    let silver_files = live_files(&silver).await?;
+    let (fact, customers, products, dates) = futures::join!(
+        facts(deps, run_id, &silver, &silver_files, touched),
+        mirror(deps, run_id, &CUSTOMERS, &DIM_CUSTOMERS),
+        mirror(deps, run_id, &PRODUCTS, &DIM_PRODUCTS),
+        dates(deps, run_id, &silver_files),
+    );
+    Ok(vec![fact?, customers?, products?, dates?])
+}
+
+/// `fact_sales`, rebuilt from silver in the touched partitions only.
+async fn facts(
+    deps: &Deps,
+    run_id: &RunId,
+    silver: &Table,
+    silver_files: &[LiveFile],
+    touched: &[NaiveDate],
+) -> Result<TableCommit> {
     let days: Vec<i32> = touched.iter().map(|d| to_days(*d)).collect();
     let in_touched = |f: &&LiveFile| f.day.is_some_and(|d| days.contains(&d));
-
-    let silver = wh.require(ORDERS.name).await?;
-    let silver_files = live_files(&silver).await?;
     let source: Vec<&LiveFile> = silver_files.iter().filter(in_touched).collect();
-    let facts = read_live(&silver, &ORDERS, &source).await?;
-    let fact = commit_run::<GoldError>(wh, &FACT_SALES, run_id, &deps.retry, async |table| {
-        let live = live_files(table).await?;
-        let replace: Vec<&LiveFile> = live.iter().filter(in_touched).collect();
-        Ok(rewrite(table, &FACT_SALES, facts.clone(), &replace).await?)
-    })
-    .await?;
-
-    Ok(vec![
-        fact,
-        mirror(deps, run_id, &CUSTOMERS, &DIM_CUSTOMERS).await?,
-        mirror(deps, run_id, &PRODUCTS, &DIM_PRODUCTS).await?,
-        dates(deps, run_id, &silver_files).await?,
-    ])
+    let facts = read_live(silver, &ORDERS, &source).await?;
+    commit_run::<GoldError>(
+        &deps.warehouse,
+        &FACT_SALES,
+        run_id,
+        &deps.retry,
+        async |table| {
+            let live = live_files(table).await?;
+            let replace: Vec<&LiveFile> = live.iter().filter(in_touched).collect();
+            Ok(rewrite(table, &FACT_SALES, facts.clone(), &replace).await?)
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
