@@ -38,14 +38,36 @@ fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// CPU time (user + system, all threads) this process has used, in seconds: with the wall
+/// time it shows how well a stage keeps the cores busy, and it varies less from run to run on a
+/// noisy machine than the wall time does.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux the project runs on (it is fixed in the kernel ABI).
+    Some(ticks as f64 / 100.0)
+}
+
 /// Starts a new peak-memory window (Linux: writing 5 to clear_refs resets VmHWM).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// What the observer records of one stage of the day-0 round.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    cpu_at_start: Option<f64>,
+    /// Set when the stage ends.
+    peak_rss: Option<u64>,
+    cpu_seconds: Option<f64>,
+}
+
 #[derive(Debug, Serialize)]
 struct StageFigure {
     seconds: f64,
+    cpu_seconds: f64,
     orders_per_second: f64,
     peak_rss_mb: f64,
 }
@@ -75,16 +97,28 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         anyhow::bail!("the benchmark needs an empty lake; {location} already holds a load");
     }
     let local = LocalSource::start(config.clone(), config.day0_end()).await?;
-    let peaks: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let measured: Arc<Mutex<BTreeMap<String, Measured>>> = Arc::default();
     let mut pipeline = Pipeline::new(lake.clone(), &local.url, true).await?;
-    let recorder = peaks.clone();
+    let recorder = measured.clone();
     pipeline.observer = Some(Box::new(move |stage, started| {
+        let Ok(mut measured) = recorder.lock() else {
+            return;
+        };
         if started {
             reset_peak_rss();
-        } else if let (Some(peak), Ok(mut peaks)) = (peak_rss(), recorder.lock()) {
-            // The day-0 round's figure: the incremental round runs the same stages afterwards
-            // and must not overwrite it.
-            peaks.entry(stage.to_owned()).or_insert(peak);
+        }
+        // The day-0 round's figures: the incremental round runs the same stages afterwards
+        // and must not overwrite them.
+        let window = measured.entry(stage.to_owned()).or_default();
+        if window.peak_rss.is_some() {
+            return;
+        }
+        match (started, cpu_seconds()) {
+            (true, cpu) => window.cpu_at_start = cpu,
+            (false, cpu) => {
+                window.peak_rss = Some(peak_rss().unwrap_or(0));
+                window.cpu_seconds = cpu.zip(window.cpu_at_start).map(|(end, start)| end - start);
+            }
         }
     }));
 
@@ -100,7 +134,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let incr = pipeline.round(Mode::Incremental, None).await?;
     let incr_total: f64 = incr.timings.iter().map(|d| seconds(*d)).sum();
 
-    let peaks = peaks.lock().map(|p| p.clone()).unwrap_or_default();
+    let measured = measured.lock().map(|m| m.clone()).unwrap_or_default();
     let mut stages = BTreeMap::new();
     for (i, stage) in ["extract", "transform", "gold"].iter().enumerate() {
         let s = seconds(full.timings[i]);
@@ -108,12 +142,19 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             (*stage).to_owned(),
             StageFigure {
                 seconds: s,
+                cpu_seconds: measured
+                    .get(*stage)
+                    .and_then(|m| m.cpu_seconds)
+                    .unwrap_or(0.0),
                 orders_per_second: if s > 0.0 {
                     full.extract.records as f64 / s
                 } else {
                     0.0
                 },
-                peak_rss_mb: peaks.get(*stage).map_or(0.0, |b| *b as f64 / 1_048_576.0),
+                peak_rss_mb: measured
+                    .get(*stage)
+                    .and_then(|m| m.peak_rss)
+                    .map_or(0.0, |b| b as f64 / 1_048_576.0),
             },
         );
     }
@@ -130,6 +171,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     grid.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "stage (day 0)",
         "seconds",
+        "CPU s",
         "orders/s",
         "peak RSS MB",
     ]);
@@ -137,6 +179,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         grid.add_row(vec![
             stage.clone(),
             format!("{:.2}", f.seconds),
+            format!("{:.2}", f.cpu_seconds),
             format!("{:.0}", f.orders_per_second),
             format!("{:.0}", f.peak_rss_mb),
         ]);
