@@ -62,7 +62,10 @@ pub fn start_s3(bucket: &str) -> S3Server {
         .to_string(),
     )
     .unwrap();
-    let s3_port = 18333;
+    // Ports clear of a SeaweedFS on its defaults (the LocalStack test's lake, which may run at
+    // the same time) and of the gRPC ports every weed service also opens at port + 10000:
+    // 18333 was that server's S3 gRPC port, and a bucket request got HTTP/2 back.
+    let s3_port = 20333;
     let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
     let child = Command::new(venv_tool("weed"))
         .arg("mini")
@@ -71,9 +74,9 @@ pub fn start_s3(bucket: &str) -> S3Server {
         .arg(format!("-s3.config={}", creds.display()))
         .arg(format!("-s3.port={s3_port}"))
         .args([
-            "-master.port=19333",
-            "-volume.port=18080",
-            "-filer.port=18888",
+            "-master.port=21333",
+            "-volume.port=20080",
+            "-filer.port=20888",
         ])
         .args([
             "-admin.port=23647",
