@@ -238,8 +238,17 @@ pub(crate) fn latest_rows(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Repeatable pseudo-random numbers below `n` (a linear congruential generator), for tests
+    /// over many generated rows.
+    pub(crate) fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % n
+        }
+    }
 
     fn latest(
         keys: &[Option<&str>],
@@ -296,16 +305,12 @@ mod tests {
     #[test]
     fn many_keys_settle_as_the_plain_definition_does() {
         // Enough keys to fill every partition, on both cores.
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) % n
-        };
+        let mut next = numbers(11);
         let rows: Vec<(String, i64, i32)> = (0..20_000)
             .map(|_| {
                 // Short keys, and long ones whose first 16 bytes are all alike.
                 let n = next(3000);
-                let key = if n % 2 == 0 {
+                let key = if n.is_multiple_of(2) {
                     format!("K{n}")
                 } else {
                     format!("customer-with-a-long-id-{n}")

@@ -279,11 +279,7 @@ mod tests {
     fn a_large_batch_settles_as_the_plain_definition_does() {
         // Enough orders to fill every partition, with repeats, refusals and versions out of
         // order; the expected outcome is computed record by record, as the rules read.
-        let mut seed = 7u64;
-        let mut next = |n: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (seed >> 33) % n
-        };
+        let mut next = crate::keyed::tests::numbers(7);
         let rows: Vec<_> = (0..6000)
             .map(|_| {
                 let id = format!("O{}", next(1500));
