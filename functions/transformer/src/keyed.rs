@@ -85,8 +85,9 @@ where
 /// A hash table of one partition's keys, each with the pass's state for it.
 ///
 /// An entry keeps the head of its key beside it ([`Head`]): ids are short enough for it to hold
-/// them whole, so comparing a probe with an entry stays in the table, where following the entry's `&str` to the batch's
-/// string data (an earlier row, anywhere in it) missed the cache on every lookup.
+/// them whole, so comparing a probe with an entry stays in the table, where following the
+/// entry's `&str` to the batch's string data (an earlier row, anywhere in it) missed the cache
+/// on every lookup.
 pub(crate) struct Table<'a, S> {
     entries: HashTable<Stored<'a, S>>,
 }

@@ -1,10 +1,11 @@
 //! The rules that look across records: a version of an order delivered twice is refused
 //! (`duplicate_record`), and of the valid versions only the latest of each order is kept.
 //!
-//! Both are answered by one pass over the order ids ([`crate::keyed`]). In polars they took a row-encoded `is_first_distinct` on
-//! (order_id, updated_at), a sort and a `unique` on order_id: three hash passes whose tables
-//! grew as they went (a fifth of the classification went to rehashing), and a filter that
-//! copied every column of the valid rows before the latest ones were taken from that copy.
+//! Both are answered by one pass over the order ids ([`crate::keyed`]). In polars they took a
+//! row-encoded `is_first_distinct` on (order_id, updated_at), a sort and a `unique` on
+//! order_id: three hash passes whose tables grew as they went (a fifth of the classification
+//! went to rehashing), and a filter that copied every column of the valid rows before the
+//! latest ones were taken from that copy.
 
 use polars::prelude::*;
 
