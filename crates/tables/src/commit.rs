@@ -233,8 +233,8 @@ pub async fn commit_run<E: From<TablesError>>(
                 return Ok(summary);
             }
             Err(e) if worth_retrying(&e) => last_error = e.to_string(),
-            // Retrying a commit the catalog refused for its content would fail the same way
-            // six times over, and hide the cause behind "kept conflicting".
+            // Retrying a commit the catalog refused for its content would fail the same way on
+            // every attempt the policy allows, and hide the cause behind "kept conflicting".
             Err(e) => return Err(TablesError::from(e).into()),
         }
     }
