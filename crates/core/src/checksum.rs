@@ -28,6 +28,14 @@ impl Checksum {
         Checksum::Crc64nvme(crc64nvme(bytes))
     }
 
+    /// The CRC-64/NVME in S3's spelling, as `x-amz-checksum-crc64nvme` carries it.
+    pub fn crc64nvme(&self) -> Option<&str> {
+        match self {
+            Checksum::Crc64nvme(value) => Some(value),
+            Checksum::Sha256(_) => None,
+        }
+    }
+
     /// Whether `bytes` have this checksum.
     pub fn matches(&self, bytes: &[u8]) -> bool {
         match self {

@@ -37,6 +37,9 @@ pub const ENV_PAGE_SIZE: &str = "LAKEHOUSE_PAGE_SIZE";
 pub const DEFAULT_LAKE: &str = "./lake";
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_PAGE_SIZE: usize = 10_000;
+/// The region S3 requests are signed for when none is set: S3 servers other than AWS accept
+/// any, and AWS S3 redirects a request signed for the wrong one.
+pub const DEFAULT_S3_REGION: &str = "us-east-1";
 
 /// Reads an environment variable, treating an empty value as absent.
 pub fn env_var(name: &str) -> Option<String> {
@@ -80,6 +83,11 @@ impl std::fmt::Debug for LakeCredentials {
 }
 
 impl S3Settings {
+    /// The region to sign the lake's requests for.
+    pub fn region(&self) -> &str {
+        self.region.as_deref().unwrap_or(DEFAULT_S3_REGION)
+    }
+
     pub fn from_env() -> Result<Self> {
         Ok(S3Settings {
             endpoint: env_var(ENV_S3_ENDPOINT)

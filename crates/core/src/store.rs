@@ -106,7 +106,7 @@ impl LakeLocation {
                 .with_allow_http(endpoint.starts_with("http://"))
                 .with_virtual_hosted_style_request(false);
         }
-        builder = builder.with_region(settings.region.as_deref().unwrap_or("us-east-1"));
+        builder = builder.with_region(settings.region());
         if let Some(creds) = &settings.credentials {
             // A provider of its own, so no AWS_SESSION_TOKEN from the environment (a Lambda's
             // role session) is sent along with keys that belong to another server.

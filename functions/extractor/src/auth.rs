@@ -6,7 +6,7 @@
 
 use std::{str::FromStr, sync::Arc, time::SystemTime};
 
-use aws_config::{BehaviorVersion, Region};
+use aws_config::Region;
 use aws_credential_types::{
     Credentials,
     provider::{ProvideCredentials, SharedCredentialsProvider},
@@ -15,7 +15,6 @@ use aws_sigv4::{
     http_request::{SignableBody, SignableRequest, SigningSettings, sign},
     sign::v4,
 };
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::identity::Identity;
 use tokio::sync::Mutex;
 
@@ -77,15 +76,7 @@ impl IamSigner {
 
     /// Credentials and region as any AWS SDK would find them.
     pub async fn from_environment() -> Result<Self> {
-        // ring-backed rustls, already in the build, for the providers that call AWS (STS, SSO,
-        // metadata endpoints).
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .load()
-            .await;
+        let sdk = crate::sdk::loader().load().await;
         let region = sdk.region().cloned().ok_or_else(|| {
             ExtractError::Config(
                 "LAKEHOUSE_API_AUTH=iam needs a region: set AWS_REGION (the Function URL's region)"

@@ -22,6 +22,14 @@ pub enum ExtractError {
     },
     #[error("source API sent a malformed page: {0}")]
     Malformed(String),
+    /// S3 did not store a raw part.
+    #[error("landing {key} on S3: {message}")]
+    Landing {
+        key: String,
+        message: String,
+        /// Whether the same upload may succeed later (a damaged body, throttling, a timeout).
+        retryable: bool,
+    },
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -30,7 +38,11 @@ impl ExtractError {
     /// The stable error name Step Functions' Retry/Catch match on.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            ExtractError::Unavailable { .. } => ErrorKind::Retryable,
+            ExtractError::Unavailable { .. }
+            | ExtractError::Landing {
+                retryable: true, ..
+            } => ErrorKind::Retryable,
+            ExtractError::Landing { .. } => ErrorKind::InvalidInput,
             ExtractError::Malformed(_) => ErrorKind::DataQuality,
             ExtractError::Core(e) => e.kind(),
             ExtractError::Config(_) | ExtractError::NoWatermark | ExtractError::Rejected { .. } => {

@@ -9,6 +9,8 @@
 mod auth;
 mod client;
 mod error;
+mod landing;
+mod sdk;
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,7 @@ use tracing::info;
 pub use auth::{ApiAuth, IamSigner};
 pub use client::{ApiClient, RetryPolicy};
 pub use error::{ExtractError, Result};
+pub use landing::Landing;
 
 /// Extract settings, read once at start-up.
 #[derive(Debug, Clone)]
@@ -94,19 +97,27 @@ impl Config {
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub lake: Lake,
+    pub landing: Landing,
     pub api: ApiClient,
     pub config: Config,
 }
 
 impl Deps {
-    /// Builds the API client; with `ApiAuth::Iam` it also resolves the AWS credential chain.
+    /// Builds the API client (with `ApiAuth::Iam` it also resolves the AWS credential chain)
+    /// and, for a lake on S3, the client that lands the parts.
     pub async fn new(lake: Lake, config: Config) -> Result<Self> {
         let signer = match config.auth {
             ApiAuth::None => None,
             ApiAuth::Iam => Some(IamSigner::from_environment().await?),
         };
         let api = ApiClient::new(&config, signer)?;
-        Ok(Deps { lake, api, config })
+        let landing = Landing::for_lake(lake.location()).await;
+        Ok(Deps {
+            lake,
+            landing,
+            api,
+            config,
+        })
     }
 }
 
@@ -159,7 +170,7 @@ pub async fn run(input: ExtractInput, deps: &Deps) -> Result<ExtractOutput> {
                 bytes: body.len() as u64,
                 checksum: Checksum::of(&body),
             };
-            lake.put(&key, body).await?;
+            deps.landing.put(lake, &key, body, &info.checksum).await?;
             parts.push(info);
         }
         match page.next_cursor {

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use lakehouse_cli::{pipeline::Pipeline, source::LocalSource};
 use lakehouse_core::{
-    Lake,
+    ErrorKind, Lake,
+    checksum::Checksum,
     config::{self, S3Settings},
     contracts::{ExtractInput, Mode},
     store::LakeLocation,
@@ -217,5 +218,45 @@ fn pipeline_end_to_end_on_an_s3_server() {
         assert_eq!(lake.get("probe").await.unwrap().unwrap(), "ok");
     });
     // PyIceberg, the independent reader, gets the server's keys the standard way.
-    runtime.block_on(scenario(location, &server.env()));
+    runtime.block_on(scenario(location.clone(), &server.env()));
+
+    // boto3 finds every raw part on S3 with the checksum its manifest records, which S3 kept.
+    let out = harness::python(
+        &["tests/check_part_checksums.py", "s3://lake/e2e"],
+        &server.env(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "part checksums:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{stdout}");
+    assert!(stdout.contains("parts in"), "{stdout}");
+
+    // And S3 does check: a body that is not the one the checksum was made of is refused, as
+    // a retryable failure, and nothing is stored.
+    runtime.block_on(async {
+        let lake = Lake::open(location).unwrap();
+        let landing = extractor::Landing::for_lake(lake.location()).await;
+        let key = "raw/probe/part-00000.json";
+        let sent = "{\"order_id\":\"A\"}\n";
+        let err = landing
+            .put(
+                &lake,
+                key,
+                sent.into(),
+                &Checksum::of(b"{\"order_id\":\"B\"}\n"),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("BadDigest"), "{err}");
+        assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
+        assert!(!lake.exists(key).await.unwrap());
+        landing
+            .put(&lake, key, sent.into(), &Checksum::of(sent.as_bytes()))
+            .await
+            .unwrap();
+        assert_eq!(lake.get(key).await.unwrap().unwrap(), sent);
+    });
 }
