@@ -17,7 +17,6 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use iceberg_rust::{
-    error::Error as IcebergError,
     spec::{
         manifest::{DataFile, Status},
         manifest_list::ManifestListEntry,
@@ -232,7 +231,7 @@ pub async fn commit_run<E: From<TablesError>>(
                 info!(table = def.name, %run_id, rows = summary.rows_written, files = summary.files_added, "committed");
                 return Ok(summary);
             }
-            Err(e) if worth_retrying(&e) => last_error = e.to_string(),
+            Err(e) if crate::error::transient(&e) => last_error = e.to_string(),
             // Retrying a commit the catalog refused for its content would fail the same way on
             // every attempt the policy allows, and hide the cause behind "kept conflicting".
             Err(e) => return Err(TablesError::from(e).into()),
@@ -244,17 +243,6 @@ pub async fn commit_run<E: From<TablesError>>(
         last: last_error,
     }
     .into())
-}
-
-/// Whether a failed commit may succeed on a reloaded table: a lost compare-and-swap (the
-/// file catalog's copy-if-not-exists found the next metadata file taken, or its requirement
-/// check saw a newer snapshot) or a storage error that may be transient.
-fn worth_retrying(error: &IcebergError) -> bool {
-    match error {
-        IcebergError::ObjectStore(_) | IcebergError::IO(_) => true,
-        IcebergError::InvalidFormat(what) => what.contains("requirements not valid"),
-        _ => false,
-    }
 }
 
 /// How a plan reaches the table (see the module documentation).
@@ -297,28 +285,4 @@ pub async fn rewrite(
         remove: removal_map(replace.iter().copied()),
         rows,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_lost_races_and_storage_errors_are_retried() {
-        let taken = object_store::Error::AlreadyExists {
-            path: "metadata/v3.metadata.json".into(),
-            source: "exists".into(),
-        };
-        assert!(worth_retrying(&IcebergError::ObjectStore(taken)));
-        assert!(worth_retrying(&IcebergError::InvalidFormat(
-            "Table requirements not valid".into()
-        )));
-        assert!(!worth_retrying(&IcebergError::Schema(
-            "amount".into(),
-            "orders_transformed".into()
-        )));
-        assert!(!worth_retrying(&IcebergError::InvalidFormat(
-            "Table update on entity that is not a table".into()
-        )));
-    }
 }

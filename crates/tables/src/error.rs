@@ -36,10 +36,52 @@ impl TablesError {
         match self {
             TablesError::CommitConflict { .. } | TablesError::Store(_) => true,
             TablesError::Core(e) => e.is_retryable(),
-            TablesError::Iceberg(IcebergError::ObjectStore(_)) => true,
+            TablesError::Iceberg(e) => transient(e),
             _ => false,
         }
     }
 }
 
+/// Whether an iceberg-rust failure may pass on a reloaded table: a lost compare-and-swap (the
+/// file catalog's copy-if-not-exists found the next metadata file taken, or its requirement
+/// check saw a newer snapshot) or a storage error. The commit loop retries these itself; a
+/// step failing with one is worth retrying too.
+pub(crate) fn transient(error: &IcebergError) -> bool {
+    match error {
+        IcebergError::ObjectStore(_) | IcebergError::IO(_) => true,
+        // The wording of iceberg-file-catalog 0.10 (pinned); the real-catalog race test in
+        // tests/commit.rs fails if an upgrade changes it.
+        IcebergError::InvalidFormat(what) => what.contains("requirements not valid"),
+        _ => false,
+    }
+}
+
 pub type Result<T, E = TablesError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_lost_races_and_storage_errors_are_transient() {
+        let taken = object_store::Error::AlreadyExists {
+            path: "metadata/v3.metadata.json".into(),
+            source: "exists".into(),
+        };
+        let lost_race = IcebergError::InvalidFormat("Table requirements not valid".into());
+        let disk = IcebergError::IO(std::io::Error::other("connection reset"));
+        for error in [IcebergError::ObjectStore(taken), lost_race, disk] {
+            assert!(transient(&error), "{error}");
+            // The step's verdict follows the commit loop's.
+            assert!(TablesError::Iceberg(error).is_retryable());
+        }
+        let refused = [
+            IcebergError::Schema("amount".into(), "orders_transformed".into()),
+            IcebergError::InvalidFormat("Table update on entity that is not a table".into()),
+        ];
+        for error in refused {
+            assert!(!transient(&error), "{error}");
+            assert!(!TablesError::Iceberg(error).is_retryable());
+        }
+    }
+}
