@@ -64,6 +64,21 @@ def check_pruned_reads(name, table, full):
         check(got == expected, f"{name}: filtered read {label} returned {len(got)} rows, full scan {len(expected)}")
 
 
+def check_entity(warehouse, silver_name, dim_name, key, referenced):
+    """An entity table (written as appends of new keys and rewrites, see lakehouse_tables::entity)
+    holds each key once and every key the silver orders name, and its dimension mirrors it."""
+    silver = load(warehouse, silver_name).scan().to_arrow()
+    dim = load(warehouse, dim_name).scan().to_arrow()
+    for name, table in [(silver_name, silver), (dim_name, dim)]:
+        keys = table[key].to_pylist()
+        check(len(keys) == len(set(keys)), f"{name}: {len(keys) - len(set(keys))} duplicate {key} rows")
+        check(referenced <= set(keys), f"{name}: {len(referenced - set(keys))} {key}s of silver orders missing")
+    columns = dim.column_names
+    as_rows = lambda t: sorted(tuple(r[c] for c in columns) for r in t.select(columns).to_pylist())
+    check(as_rows(silver) == as_rows(dim), f"{dim_name}: does not mirror {silver_name}")
+    return set(dim[key].to_pylist())
+
+
 def main():
     warehouse, expected_path = sys.argv[1], sys.argv[2]
     with open(expected_path) as f:
@@ -106,8 +121,10 @@ def main():
     fstatus = dict(zip(fids, fact["status"].to_pylist()))
     check(all(fstatus.get(o) == s for o, s in valid.items()), "fact_sales: stale statuses")
 
-    customers = set(load(warehouse, "dim_customers").scan().to_arrow()["customer_id"].to_pylist())
-    products = set(load(warehouse, "dim_products").scan().to_arrow()["product_id"].to_pylist())
+    customers = check_entity(warehouse, "customers_transformed", "dim_customers", "customer_id",
+                             {r["customer_id"] for r in orders.select(["customer_id"]).to_pylist()})
+    products = check_entity(warehouse, "products_transformed", "dim_products", "product_id",
+                            {r["product_id"] for r in orders.select(["product_id"]).to_pylist()})
     dates = set(load(warehouse, "dim_dates").scan().to_arrow()["date_key"].to_pylist())
     orphans = [
         ("customer", sum(1 for c in fact["customer_id"].to_pylist() if c not in customers)),

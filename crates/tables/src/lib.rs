@@ -6,6 +6,7 @@
 //!   retried on conflict after reloading the table;
 //! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
 //!   only where values repeat;
+//! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
 //! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
@@ -14,6 +15,7 @@ pub mod allocator;
 pub mod bridge;
 pub mod commit;
 pub mod datafile;
+pub mod entity;
 pub mod error;
 pub mod schemas;
 mod tagging;

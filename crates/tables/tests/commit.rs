@@ -1,5 +1,6 @@
 //! Commits against a real file catalog on a local directory: run-id idempotency, conflicts
-//! between two writers, and partition-scoped overwrites.
+//! between two writers, partition-scoped overwrites, and entity tables that take only their new
+//! and changed keys.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
 use lakehouse_tables::{
     TablesError, Warehouse,
+    bridge::read_live,
     commit::{LiveFile, RetryPolicy, commit_run, live_files, rewrite},
+    entity::{MAX_FILES, attributes, upsert},
     schemas::{DIM_PRODUCTS, FACT_SALES, TableDef},
 };
 use polars::prelude::*;
@@ -267,4 +270,103 @@ async fn an_overwrite_across_several_manifests_lands() {
     assert_eq!(live_files(&table).await.unwrap().len(), 8);
     let amounts = fact_amounts(&warehouse).await;
     assert_eq!(amounts, [3.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 3.0]);
+}
+
+/// A product catalogue of (id, price).
+fn catalogue(rows: &[(&str, f64)]) -> DataFrame {
+    let ids: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    df!(
+        "product_id" => &ids,
+        "product_name" => &ids,
+        "product_category" => ids.iter().map(|_| "home").collect::<Vec<_>>(),
+        "unit_price" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entity_table_takes_only_its_new_and_changed_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let policy = RetryPolicy::default();
+    let mut round = 0;
+    let mut upsert_round = async |wanted: DataFrame| {
+        round += 1;
+        let run = RunId::parse(&format!("20260102T0000{round:02}Z-entity{round}")).unwrap();
+        commit_run::<TablesError>(&warehouse, &DIM_PRODUCTS, &run, &policy, async |table| {
+            let live = live_files(table).await?;
+            let all: Vec<&LiveFile> = live.iter().collect();
+            let have = read_live(table, &DIM_PRODUCTS, &all).await?.collect()?;
+            let compared = attributes(&DIM_PRODUCTS);
+            upsert(
+                table,
+                &DIM_PRODUCTS,
+                "product_id",
+                &compared,
+                have,
+                wanted.clone(),
+                &all,
+            )
+            .await
+        })
+        .await
+        .unwrap()
+    };
+    let state = async || {
+        let table = warehouse.require(DIM_PRODUCTS.name).await.unwrap();
+        let files = live_files(&table).await.unwrap().len();
+        let rows = sorted_rows(&warehouse, &DIM_PRODUCTS, "product_id").await;
+        let prices: Vec<f64> = rows
+            .column("unit_price")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        (files, prices, table.metadata().snapshots.len())
+    };
+
+    let first = upsert_round(catalogue(&[("P0", 1.0), ("P1", 2.0)])).await;
+    assert_eq!((first.rows_written, first.files_added), (2, 1));
+    // The same rows again: no write and no snapshot.
+    let same = upsert_round(catalogue(&[("P1", 2.0), ("P0", 1.0)])).await;
+    assert_eq!((same.rows_written, same.snapshot_id), (0, None));
+    assert_eq!(state().await, (1, vec![1.0, 2.0], 1));
+    // A new key is appended as a file of its own.
+    let added = upsert_round(catalogue(&[("P0", 1.0), ("P1", 2.0), ("P2", 3.0)])).await;
+    assert_eq!(
+        (added.rows_written, added.files_added, added.files_removed),
+        (1, 1, 0)
+    );
+    assert_eq!(state().await, (2, vec![1.0, 2.0, 3.0], 2));
+    // A changed key rewrites the table as one file; a key missing from the wanted rows stays.
+    let changed = upsert_round(catalogue(&[("P1", 2.5), ("P2", 3.0)])).await;
+    assert_eq!(
+        (
+            changed.rows_written,
+            changed.files_added,
+            changed.files_removed
+        ),
+        (3, 1, 2)
+    );
+    assert_eq!(state().await, (1, vec![1.0, 2.5, 3.0], 3));
+
+    // New keys one at a time: appended up to MAX_FILES files, then the next write compacts.
+    let mut rows = vec![("P0", 1.0), ("P1", 2.5), ("P2", 3.0)];
+    let names: Vec<String> = (3..3 + MAX_FILES).map(|i| format!("P{i}")).collect();
+    for (n, name) in names.iter().enumerate() {
+        rows.push((name, 4.0));
+        let commit = upsert_round(catalogue(&rows)).await;
+        let (files, prices, _) = state().await;
+        assert_eq!(prices.len(), rows.len(), "every key once");
+        if n + 1 < MAX_FILES {
+            assert_eq!(
+                (commit.files_added, commit.files_removed, files),
+                (1, 0, n + 2)
+            );
+        } else {
+            assert_eq!((commit.files_added, files), (1, 1), "compacted: {commit:?}");
+            assert_eq!(commit.rows_written, rows.len() as u64);
+        }
+    }
 }

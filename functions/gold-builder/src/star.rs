@@ -8,8 +8,9 @@ use lakehouse_core::{
 };
 use lakehouse_tables::{
     Table,
-    bridge::read_live,
+    bridge::{conform, read_live},
     commit::{LiveFile, Plan, commit_run, live_files, rewrite},
+    entity::{attributes, upsert},
     schemas::{
         CUSTOMERS, DIM_CUSTOMERS, DIM_DATES, DIM_PRODUCTS, FACT_SALES, ORDERS, PRODUCTS, TableDef,
     },
@@ -42,20 +43,24 @@ pub fn calendar(first: NaiveDate, last: NaiveDate) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// A dimension that mirrors a silver entity table whole.
+/// A dimension that mirrors a silver entity table: its new and changed rows are written
+/// ([`upsert`]), so a round in which no customer changed writes none.
 async fn mirror(
     deps: &Deps,
     run_id: &RunId,
     source: &TableDef,
-    dim: &TableDef,
+    (dim, key): (&TableDef, &str),
 ) -> Result<TableCommit> {
     let silver = deps.warehouse.require(source.name).await?;
     let files = live_files(&silver).await?;
     let rows = read_live(&silver, source, &files.iter().collect::<Vec<_>>()).await?;
+    let wanted = conform(rows, dim).collect()?;
     commit_run::<GoldError>(&deps.warehouse, dim, run_id, &deps.retry, async |table| {
         let live = live_files(table).await?;
         let all: Vec<&LiveFile> = live.iter().collect();
-        Ok(rewrite(table, dim, rows.clone(), &all).await?)
+        let have = read_live(table, dim, &all).await?.collect()?;
+        let compared = attributes(dim);
+        Ok(upsert(table, dim, key, &compared, have, wanted.clone(), &all).await?)
     })
     .await
 }
@@ -108,8 +113,18 @@ pub(crate) async fn build(
     // thread stack (a test thread's) in debug builds.
     let (fact, customers, products, dates) = futures::join!(
         Box::pin(facts(deps, run_id, &silver, &silver_files, touched)),
-        Box::pin(mirror(deps, run_id, &CUSTOMERS, &DIM_CUSTOMERS)),
-        Box::pin(mirror(deps, run_id, &PRODUCTS, &DIM_PRODUCTS)),
+        Box::pin(mirror(
+            deps,
+            run_id,
+            &CUSTOMERS,
+            (&DIM_CUSTOMERS, "customer_id")
+        )),
+        Box::pin(mirror(
+            deps,
+            run_id,
+            &PRODUCTS,
+            (&DIM_PRODUCTS, "product_id")
+        )),
         Box::pin(dates(deps, run_id, &silver_files)),
     );
     Ok(vec![fact?, customers?, products?, dates?])

@@ -4,6 +4,7 @@ use lakehouse_core::{contracts::TableCommit, runid::RunId};
 use lakehouse_tables::{
     bridge::{conform, read_live},
     commit::{LiveFile, commit_run, live_files, rewrite},
+    entity::{attributes, upsert},
     schemas::{CUSTOMERS, ORDERS, PRODUCTS, QUARANTINE, TableDef},
 };
 use polars::prelude::*;
@@ -26,20 +27,20 @@ pub(crate) async fn write(
         when(has_orders, orders(deps, run_id, batch, days)),
         when(
             has_orders,
-            merge_small(
+            merge_entities(
                 deps,
                 run_id,
-                &CUSTOMERS,
+                (&CUSTOMERS, "customer_id"),
                 customer_rows(batch),
                 transform::customers
             )
         ),
         when(
             has_orders,
-            merge_small(
+            merge_entities(
                 deps,
                 run_id,
-                &PRODUCTS,
+                (&PRODUCTS, "product_id"),
                 product_rows(batch),
                 transform::products
             )
@@ -140,22 +141,33 @@ async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<Table
     .await
 }
 
-/// Small tables (customers, products) are rewritten whole: existing rows and the batch's rows
-/// go through the same reduction, which keeps one row per key.
-async fn merge_small(
+/// Customers and products: the table's rows and the batch's go through the same reduction,
+/// which keeps one row per key, and only the keys whose attributes that changed are written
+/// ([`upsert`]). A version that repeats a row's attributes with a later `updated_at` is no
+/// change: `updated_at` and `run_id` say when the row's attributes were last set, and by which
+/// run.
+async fn merge_entities(
     deps: &Deps,
     run_id: &RunId,
-    def: &TableDef,
+    (def, key): (&TableDef, &str),
     rows: LazyFrame,
     reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
     commit_run::<TransformError>(&deps.warehouse, def, run_id, &deps.retry, async |table| {
         let live = live_files(table).await?;
         let all: Vec<&LiveFile> = live.iter().collect();
-        let existing = read_live(table, def, &all).await?;
-        let both =
-            concat([existing, conform(rows.clone(), def)], UnionArgs::default())?.collect()?;
-        Ok(rewrite(table, def, reduce(&both)?.lazy(), &all).await?)
+        let have = read_live(table, def, &all).await?.collect()?;
+        // The batch's keys as the table and the batch have them: only those can change.
+        let batch = conform(rows.clone(), def);
+        let known = have.clone().lazy().join(
+            batch.clone().select([col(key)]),
+            [col(key)],
+            [col(key)],
+            JoinArgs::new(JoinType::Semi),
+        );
+        let both = concat([known, batch], UnionArgs::default())?.collect()?;
+        let wanted = reduce(&both)?;
+        Ok(upsert(table, def, key, &attributes(def), have, wanted, &all).await?)
     })
     .await
 }

@@ -22,7 +22,8 @@ fn source_config() -> StoreConfig {
         seed: 7,
         orders: 20_000,
         history_days: 30,
-        customers: 2_000,
+        // More customers than day 0 reaches, so every round brings new ones to append.
+        customers: 30_000,
         products: 300,
         bad_share: 0.03,
         ..StoreConfig::default()
