@@ -57,13 +57,14 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
     let target = arrow_schema(table)?;
     let store = table.object_store();
     let partition_column = def.day_partition;
-    let unbounded = def.unbounded;
+    let unbounded = def.unbounded();
     // Encoding is CPU-bound: as many files at once as there are cores.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     stream::iter(partition_slices(df, def)?)
         .map(|slice| {
             let target = target.clone();
             let store = store.clone();
+            let unbounded = unbounded.clone();
             let partition_path = match partition_column.and_then(|c| day_of(&slice, c)) {
                 Some(day) => Some(generate_partition_path(
                     &partition_fields,
@@ -74,7 +75,7 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
             let path = generate_file_path(&data_location, partition_path);
             Ok::<_, TablesError>(async move {
                 let (bytes, footer) =
-                    tokio::task::spawn_blocking(move || encode(&slice, &target, unbounded))
+                    tokio::task::spawn_blocking(move || encode(&slice, &target, &unbounded))
                         .await??;
                 let size = bytes.len() as u64;
                 store

@@ -21,19 +21,18 @@ use crate::{
 pub const MAX_FILES: usize = 8;
 
 /// The plan that brings the table, which holds `have` in its `live` files, up to date with
-/// `wanted` (at most one row per `key`). A key of `wanted` is new or changed when no row of
-/// `have` equals its row on every `compared` column; every other row of the table stays as it
-/// is, keys missing from `wanted` included.
+/// `wanted` (at most one row per key, [`TableDef::key`]). A key of `wanted` is new or changed
+/// when no row of `have` equals its row on every column but `updated_at` and `run_id`; every
+/// other row of the table stays as it is, keys missing from `wanted` included.
 pub async fn upsert(
     table: &Table,
     def: &TableDef,
-    key: &str,
-    compared: &[&str],
     have: DataFrame,
     wanted: DataFrame,
     live: &[&LiveFile],
 ) -> Result<Plan> {
-    let changes = changed_rows(&have, &wanted, key, compared)?;
+    let key = def.require_key()?;
+    let changes = changed_rows(&have, &wanted, key, &attributes(def))?;
     if changes.height() == 0 {
         return Ok(Plan::default());
     }
@@ -67,6 +66,10 @@ pub fn changed_rows(
     key: &str,
     compared: &[&str],
 ) -> PolarsResult<DataFrame> {
+    // A first write (day 0) compares nothing: every row is new.
+    if have.height() == 0 {
+        return Ok(wanted.clone());
+    }
     let on: Vec<Expr> = compared.iter().map(|c| col(*c)).collect();
     let same_keys = have.clone().lazy().select(&on).join(
         wanted.clone().lazy().select([col(key)]),
@@ -86,7 +89,7 @@ pub fn changed_rows(
 /// The columns of an entity table that say what a row is, without those that say when and by
 /// which run it was written (`updated_at`, `run_id`): a row that differs only in those is the
 /// same row again.
-pub fn attributes(def: &TableDef) -> Vec<&'static str> {
+fn attributes(def: &TableDef) -> Vec<&'static str> {
     def.column_names()
         .filter(|name| !matches!(*name, "updated_at" | "run_id"))
         .collect()

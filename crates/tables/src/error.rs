@@ -26,6 +26,8 @@ pub enum TablesError {
     },
     #[error("table {table} has no column {column:?}")]
     MissingColumn { table: String, column: String },
+    #[error("table {0} has no key column: its rows cannot be upserted")]
+    NoKey(String),
     #[error("table {0} does not exist yet: run the pipeline first (lakehouse run)")]
     NoSuchTable(String),
 }

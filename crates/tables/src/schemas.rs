@@ -57,15 +57,14 @@ pub struct TableDef {
     pub name: &'static str,
     /// (name, type, required)
     pub columns: &'static [(&'static str, Col, bool)],
+    /// The column that names a row: no two rows share its value (an order, a customer, a
+    /// product, a day). The quarantine has none: it holds every bad version of an order.
+    pub key: Option<&'static str>,
     /// The date column partitioned by day, if any.
     pub day_partition: Option<&'static str>,
-    /// String columns written without Parquet statistics, so their manifest entries carry no
-    /// lower/upper bounds (nor null counts). Each file holds about the whole range of these
-    /// values (names, e-mails, categories, ids of another entity, whose order has nothing to do
-    /// with the table's partitions), so their bounds would prune no file, and keeping them
-    /// cost two string comparisons per value: about 0.4 CPU-s of a million-order transform.
-    /// Ids of the table's own rows, dates, timestamps, numbers and run ids keep their bounds.
-    pub unbounded: &'static [&'static str],
+    /// Whether the string columns other than the key and `run_id` are written without Parquet
+    /// statistics ([`TableDef::unbounded`]).
+    pub unbounded_strings: bool,
 }
 
 /// Name of the partition field of day-partitioned tables.
@@ -110,6 +109,31 @@ impl TableDef {
         Ok(builder.build()?)
     }
 
+    /// The key column ([`TableDef::key`]), for the writes that need one.
+    pub fn require_key(&self) -> Result<&'static str> {
+        self.key
+            .ok_or_else(|| crate::TablesError::NoKey(self.name.into()))
+    }
+
+    /// String columns written without Parquet statistics, so their manifest entries carry no
+    /// lower/upper bounds (nor null counts). Each file holds about the whole range of these
+    /// values (names, e-mails, categories, statuses, ids of another entity, whose order has
+    /// nothing to do with the table's partitions), so their bounds would prune no file, and
+    /// keeping them cost two string comparisons per value: about 0.4 CPU-s of a million-order
+    /// transform. The table's own key, dates, timestamps, numbers and run ids keep theirs.
+    pub fn unbounded(&self) -> Vec<&'static str> {
+        if !self.unbounded_strings {
+            return Vec::new();
+        }
+        self.columns
+            .iter()
+            .filter(|(name, col, _)| {
+                *col == Col::Str && Some(*name) != self.key && *name != "run_id"
+            })
+            .map(|(name, _, _)| *name)
+            .collect()
+    }
+
     pub fn column_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.columns.iter().map(|(name, _, _)| *name)
     }
@@ -148,19 +172,9 @@ pub const ORDERS: TableDef = TableDef {
         ("product_category", Str, false),
         ("run_id", Str, true),
     ],
+    key: Some("order_id"),
     day_partition: Some("order_date"),
-    unbounded: &[
-        "customer_id",
-        "product_id",
-        "currency",
-        "status",
-        "customer_name",
-        "customer_email",
-        "customer_country",
-        "customer_segment",
-        "product_name",
-        "product_category",
-    ],
+    unbounded_strings: true,
 };
 
 pub const CUSTOMERS: TableDef = TableDef {
@@ -175,13 +189,9 @@ pub const CUSTOMERS: TableDef = TableDef {
         ("updated_at", Timestamptz, true),
         ("run_id", Str, true),
     ],
+    key: Some("customer_id"),
     day_partition: None,
-    unbounded: &[
-        "customer_name",
-        "customer_email",
-        "customer_country",
-        "customer_segment",
-    ],
+    unbounded_strings: true,
 };
 
 pub const PRODUCTS: TableDef = TableDef {
@@ -194,8 +204,9 @@ pub const PRODUCTS: TableDef = TableDef {
         ("updated_at", Timestamptz, true),
         ("run_id", Str, true),
     ],
+    key: Some("product_id"),
     day_partition: None,
-    unbounded: &["product_name", "product_category"],
+    unbounded_strings: true,
 };
 
 /// Bad source records, as text exactly as they came, with the reason they were refused.
@@ -214,8 +225,9 @@ pub const QUARANTINE: TableDef = TableDef {
         ("updated_at", Str, false),
         ("run_id", Str, true),
     ],
+    key: None,
     day_partition: None,
-    unbounded: &[],
+    unbounded_strings: false,
 };
 
 pub const FACT_SALES: TableDef = TableDef {
@@ -233,8 +245,9 @@ pub const FACT_SALES: TableDef = TableDef {
         ("order_month", Int, true),
         ("updated_at", Timestamptz, true),
     ],
+    key: Some("order_id"),
     day_partition: Some("order_date"),
-    unbounded: &["customer_id", "product_id", "status"],
+    unbounded_strings: true,
 };
 
 pub const DIM_CUSTOMERS: TableDef = TableDef {
@@ -247,13 +260,9 @@ pub const DIM_CUSTOMERS: TableDef = TableDef {
         ("customer_segment", Str, false),
         ("first_order_date", Date, false),
     ],
+    key: Some("customer_id"),
     day_partition: None,
-    unbounded: &[
-        "customer_name",
-        "customer_email",
-        "customer_country",
-        "customer_segment",
-    ],
+    unbounded_strings: true,
 };
 
 pub const DIM_PRODUCTS: TableDef = TableDef {
@@ -264,8 +273,9 @@ pub const DIM_PRODUCTS: TableDef = TableDef {
         ("product_category", Str, false),
         ("unit_price", Double, false),
     ],
+    key: Some("product_id"),
     day_partition: None,
-    unbounded: &["product_name", "product_category"],
+    unbounded_strings: true,
 };
 
 pub const DIM_DATES: TableDef = TableDef {
@@ -280,8 +290,9 @@ pub const DIM_DATES: TableDef = TableDef {
         ("week_of_year", Int, true),
         ("is_weekend", Bool, true),
     ],
+    key: Some("date_key"),
     day_partition: None,
-    unbounded: &[],
+    unbounded_strings: false,
 };
 
 pub const ALL: [&TableDef; 8] = [
@@ -310,17 +321,49 @@ mod tests {
                 usize::from(def.day_partition.is_some())
             );
             assert_eq!(def.polars_schema().len(), def.columns.len());
-            for name in def.unbounded {
+            if let Some(key) = def.key {
+                let required = def.columns.iter().any(|(n, _, req)| *n == key && *req);
+                assert!(required, "{}: key {key} is not a required column", def.name);
+            }
+            for name in def.unbounded() {
                 // The writer takes a file's partition value from its source column's bounds.
-                assert_ne!(Some(*name), def.day_partition, "{}", def.name);
+                assert_ne!(Some(name), def.day_partition, "{}", def.name);
                 assert!(
                     def.columns
                         .iter()
-                        .any(|(n, col, _)| n == name && *col == Col::Str),
+                        .any(|(n, col, _)| *n == name && *col == Col::Str),
                     "{}.{name} is not a string column",
                     def.name
                 );
             }
         }
+    }
+
+    #[test]
+    fn only_strings_other_than_the_key_and_run_id_go_without_bounds() {
+        let customer = [
+            "customer_name",
+            "customer_email",
+            "customer_country",
+            "customer_segment",
+        ];
+        let product = ["product_name", "product_category"];
+        assert_eq!(CUSTOMERS.unbounded(), customer);
+        assert_eq!(DIM_CUSTOMERS.unbounded(), customer);
+        assert_eq!(PRODUCTS.unbounded(), product);
+        assert_eq!(DIM_PRODUCTS.unbounded(), product);
+        assert_eq!(
+            FACT_SALES.unbounded(),
+            ["customer_id", "product_id", "status"]
+        );
+        let orders = [
+            ["customer_id", "product_id", "currency", "status"].as_slice(),
+            &customer,
+            &product,
+        ]
+        .concat();
+        assert_eq!(ORDERS.unbounded(), orders);
+        assert!(QUARANTINE.unbounded().is_empty());
+        assert!(DIM_DATES.unbounded().is_empty());
     }
 }

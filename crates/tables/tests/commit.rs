@@ -10,7 +10,7 @@ use lakehouse_tables::{
     TablesError, Warehouse,
     bridge::read_live,
     commit::{LiveFile, RetryPolicy, commit_run, live_files, rewrite},
-    entity::{MAX_FILES, attributes, upsert},
+    entity::{MAX_FILES, upsert},
     schemas::{DIM_PRODUCTS, FACT_SALES, TableDef},
 };
 use polars::prelude::*;
@@ -297,17 +297,7 @@ async fn an_entity_table_takes_only_its_new_and_changed_keys() {
             let live = live_files(table).await?;
             let all: Vec<&LiveFile> = live.iter().collect();
             let have = read_live(table, &DIM_PRODUCTS, &all).await?.collect()?;
-            let compared = attributes(&DIM_PRODUCTS);
-            upsert(
-                table,
-                &DIM_PRODUCTS,
-                "product_id",
-                &compared,
-                have,
-                wanted.clone(),
-                &all,
-            )
-            .await
+            upsert(table, &DIM_PRODUCTS, have, wanted.clone(), &all).await
         })
         .await
         .unwrap()

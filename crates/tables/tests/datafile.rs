@@ -93,7 +93,7 @@ async fn files_hold_their_partitions_rows_with_true_statistics() {
             }
         };
         for name in FACT_SALES.column_names() {
-            let expected = !FACT_SALES.unbounded.contains(&name);
+            let expected = !FACT_SALES.unbounded().contains(&name);
             assert_eq!(bounded(name), expected, "{name}");
         }
         assert!(!bounded("customer_id") && bounded("order_id") && bounded("order_date"));

@@ -10,7 +10,7 @@ use lakehouse_tables::{
     Table,
     bridge::{conform, read_live},
     commit::{LiveFile, Plan, commit_run, live_files, rewrite},
-    entity::{attributes, upsert},
+    entity::upsert,
     schemas::{
         CUSTOMERS, DIM_CUSTOMERS, DIM_DATES, DIM_PRODUCTS, FACT_SALES, ORDERS, PRODUCTS, TableDef,
     },
@@ -49,7 +49,7 @@ async fn mirror(
     deps: &Deps,
     run_id: &RunId,
     source: &TableDef,
-    (dim, key): (&TableDef, &str),
+    dim: &TableDef,
 ) -> Result<TableCommit> {
     let silver = deps.warehouse.require(source.name).await?;
     let files = live_files(&silver).await?;
@@ -59,8 +59,7 @@ async fn mirror(
         let live = live_files(table).await?;
         let all: Vec<&LiveFile> = live.iter().collect();
         let have = read_live(table, dim, &all).await?.collect()?;
-        let compared = attributes(dim);
-        Ok(upsert(table, dim, key, &compared, have, wanted.clone(), &all).await?)
+        Ok(upsert(table, dim, have, wanted.clone(), &all).await?)
     })
     .await
 }
@@ -113,18 +112,8 @@ pub(crate) async fn build(
     // thread stack (a test thread's) in debug builds.
     let (fact, customers, products, dates) = futures::join!(
         Box::pin(facts(deps, run_id, &silver, &silver_files, touched)),
-        Box::pin(mirror(
-            deps,
-            run_id,
-            &CUSTOMERS,
-            (&DIM_CUSTOMERS, "customer_id")
-        )),
-        Box::pin(mirror(
-            deps,
-            run_id,
-            &PRODUCTS,
-            (&DIM_PRODUCTS, "product_id")
-        )),
+        Box::pin(mirror(deps, run_id, &CUSTOMERS, &DIM_CUSTOMERS)),
+        Box::pin(mirror(deps, run_id, &PRODUCTS, &DIM_PRODUCTS)),
         Box::pin(dates(deps, run_id, &silver_files)),
     );
     Ok(vec![fact?, customers?, products?, dates?])

@@ -4,7 +4,7 @@ use lakehouse_core::{contracts::TableCommit, runid::RunId};
 use lakehouse_tables::{
     bridge::{conform, read_live},
     commit::{LiveFile, commit_run, live_files, rewrite},
-    entity::{attributes, upsert},
+    entity::upsert,
     schemas::{CUSTOMERS, ORDERS, PRODUCTS, QUARANTINE, TableDef},
 };
 use polars::prelude::*;
@@ -30,7 +30,7 @@ pub(crate) async fn write(
             merge_entities(
                 deps,
                 run_id,
-                (&CUSTOMERS, "customer_id"),
+                &CUSTOMERS,
                 customer_rows(batch),
                 transform::customers
             )
@@ -40,7 +40,7 @@ pub(crate) async fn write(
             merge_entities(
                 deps,
                 run_id,
-                (&PRODUCTS, "product_id"),
+                &PRODUCTS,
                 product_rows(batch),
                 transform::products
             )
@@ -149,7 +149,7 @@ async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<Table
 async fn merge_entities(
     deps: &Deps,
     run_id: &RunId,
-    (def, key): (&TableDef, &str),
+    def: &TableDef,
     rows: LazyFrame,
     reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
@@ -158,6 +158,7 @@ async fn merge_entities(
         let all: Vec<&LiveFile> = live.iter().collect();
         let have = read_live(table, def, &all).await?.collect()?;
         // The batch's keys as the table and the batch have them: only those can change.
+        let key = def.require_key()?;
         let batch = conform(rows.clone(), def);
         let known = have.clone().lazy().join(
             batch.clone().select([col(key)]),
@@ -167,7 +168,7 @@ async fn merge_entities(
         );
         let both = concat([known, batch], UnionArgs::default())?.collect()?;
         let wanted = reduce(&both)?;
-        Ok(upsert(table, def, key, &attributes(def), have, wanted, &all).await?)
+        Ok(upsert(table, def, have, wanted, &all).await?)
     })
     .await
 }
