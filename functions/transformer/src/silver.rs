@@ -142,7 +142,7 @@ async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<Table
 }
 
 /// Customers and products: the table's rows and the batch's go through the same reduction,
-/// which keeps one row per key, and only the keys whose attributes that changed are written
+/// which keeps one row per key, and only the keys whose attributes changed are written
 /// ([`upsert`]). A version that repeats a row's attributes with a later `updated_at` is no
 /// change: `updated_at` and `run_id` say when the row's attributes were last set, and by which
 /// run.
