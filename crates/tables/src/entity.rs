@@ -36,22 +36,11 @@ pub async fn upsert(
     if changes.height() == 0 {
         return Ok(Plan::default());
     }
-    let keys = || changes.clone().lazy().select([col(key)]);
-    let replaced = have.clone().lazy().join(
-        keys(),
-        [col(key)],
-        [col(key)],
-        JoinArgs::new(JoinType::Semi),
-    );
-    if replaced.collect()?.height() == 0 && live.len() < MAX_FILES {
+    let by_changed = |how| by_key(have.clone().lazy(), changes.clone().lazy(), key, how);
+    if by_changed(JoinType::Semi).collect()?.height() == 0 && live.len() < MAX_FILES {
         return rewrite(table, def, changes.lazy(), &[]).await;
     }
-    let kept = have.lazy().join(
-        keys(),
-        [col(key)],
-        [col(key)],
-        JoinArgs::new(JoinType::Anti),
-    );
+    let kept = by_changed(JoinType::Anti);
     let merged = concat([kept, changes.lazy()], UnionArgs::default())?;
     rewrite(table, def, merged, live).await
 }
@@ -71,11 +60,11 @@ pub fn changed_rows(
         return Ok(wanted.clone());
     }
     let on: Vec<Expr> = compared.iter().map(|c| col(*c)).collect();
-    let same_keys = have.clone().lazy().select(&on).join(
-        wanted.clone().lazy().select([col(key)]),
-        [col(key)],
-        [col(key)],
-        JoinArgs::new(JoinType::Semi),
+    let same_keys = by_key(
+        have.clone().lazy().select(&on),
+        wanted.clone().lazy(),
+        key,
+        JoinType::Semi,
     );
     let mut args = JoinArgs::new(JoinType::Anti);
     args.nulls_equal = true;
@@ -84,6 +73,17 @@ pub fn changed_rows(
         .lazy()
         .join(same_keys, &on, &on, args)
         .collect()
+}
+
+/// The rows of `rows` whose `key` is among the keys of `keys` (`JoinType::Semi`), or is not
+/// (`JoinType::Anti`).
+pub fn by_key(rows: LazyFrame, keys: LazyFrame, key: &str, how: JoinType) -> LazyFrame {
+    rows.join(
+        keys.select([col(key)]),
+        [col(key)],
+        [col(key)],
+        JoinArgs::new(how),
+    )
 }
 
 /// The columns of an entity table that say what a row is, without those that say when and by

@@ -4,7 +4,7 @@ use lakehouse_core::{contracts::TableCommit, runid::RunId};
 use lakehouse_tables::{
     bridge::{conform, read_live},
     commit::{LiveFile, commit_run, live_files, rewrite},
-    entity::upsert,
+    entity::{by_key, upsert},
     schemas::{CUSTOMERS, ORDERS, PRODUCTS, QUARANTINE, TableDef},
 };
 use polars::prelude::*;
@@ -160,12 +160,7 @@ async fn merge_entities(
         // The batch's keys as the table and the batch have them: only those can change.
         let key = def.require_key()?;
         let batch = conform(rows.clone(), def);
-        let known = have.clone().lazy().join(
-            batch.clone().select([col(key)]),
-            [col(key)],
-            [col(key)],
-            JoinArgs::new(JoinType::Semi),
-        );
+        let known = by_key(have.clone().lazy(), batch.clone(), key, JoinType::Semi);
         let both = concat([known, batch], UnionArgs::default())?.collect()?;
         let wanted = reduce(&both)?;
         Ok(upsert(table, def, have, wanted, &all).await?)
