@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 from pyiceberg.expressions import And, GreaterThan, GreaterThanOrEqual, LessThan, EqualTo
 from pyiceberg.table import StaticTable
 
@@ -64,6 +65,47 @@ def check_pruned_reads(name, table, full):
         check(got == expected, f"{name}: filtered read {label} returned {len(got)} rows, full scan {len(expected)}")
 
 
+def raw_records(warehouse):
+    """Every record of the lake's raw parts (a sibling of the warehouse), each field as the text
+    it was sent: a string's content, a number's token as written, true/false; null is None."""
+    root = warehouse[: -len("/warehouse")]
+    if root.startswith("s3://"):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        fs = pafs.S3FileSystem(
+            endpoint_override=endpoint.split("://", 1)[-1] or None,
+            scheme="http" if endpoint.startswith("http://") else "https",
+            access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
+            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
+            region=os.environ.get("AWS_REGION", "us-east-1"))
+        base = root[len("s3://"):]
+    else:
+        fs, base = pafs.LocalFileSystem(), root
+    text = lambda v: v if v is None or isinstance(v, str) else ("true" if v else "false")
+    records = []
+    for info in fs.get_file_info(pafs.FileSelector(f"{base}/raw", recursive=True)):
+        if info.type != pafs.FileType.File or not info.base_name.startswith("part-"):
+            continue
+        with fs.open_input_stream(info.path) as f:
+            for line in f.read().decode().splitlines():
+                if line.strip():
+                    record = json.loads(line, parse_float=str, parse_int=str)
+                    records.append({k: text(v) for k, v in record.items()})
+    return records
+
+
+def check_quarantined_as_sent(warehouse, quarantine):
+    """Each quarantined row holds the fields it keeps of a raw record exactly as they were sent
+    (the transformer keeps most typed fields' texts only as their values: see transformer::typed)."""
+    fields = [c for c in quarantine.column_names if c not in ("reason", "run_id")]
+    sent = {tuple(r.get(f) for f in fields) for r in raw_records(warehouse)}
+    rows = [tuple(r[f] for f in fields) for r in quarantine.select(fields).to_pylist()]
+    unsent = [r for r in rows if r not in sent]
+    typed = {"quantity", "unit_price", "amount", "order_date", "updated_at"}
+    check(typed <= set(fields), f"quarantine: typed fields missing from {fields}")
+    check(not unsent, f"quarantine: {len(unsent)} of {len(rows)} rows are not a raw record as sent, "
+          f"e.g. {unsent[:2]}")
+
+
 def check_entity(warehouse, silver_name, dim_name, key, referenced):
     """An entity table (written as appends of new keys and rewrites, see lakehouse_tables::entity)
     holds each key once and every key the silver orders name, and its dimension mirrors it."""
@@ -112,6 +154,7 @@ def main():
           f"(quarantined twice?), e.g. {list(extra)[:3]}")
     check(all(r for r in quarantine["reason"].to_pylist()), "quarantine: a row without a reason")
     check(len(want) > 0, "source had no bad records; the quarantine check proves nothing")
+    check_quarantined_as_sent(warehouse, quarantine)
 
     fact_t = load(warehouse, "fact_sales")
     fact = fact_t.scan().to_arrow()

@@ -15,6 +15,7 @@ pub mod ndjson;
 mod silver;
 mod take;
 pub mod transform;
+pub mod typed;
 pub mod versions;
 
 use std::{collections::BTreeMap, time::Instant};

@@ -1,5 +1,6 @@
 //! The reader of raw parts: one flat JSON object per line, every field kept as the text that
-//! was sent, and the five typed fields parsed once, in the same pass, into shadow columns.
+//! was sent, and the five typed fields parsed once, in the same pass, into shadow columns
+//! (their texts kept only where a value does not print back as it: [`crate::typed`]).
 //!
 //! Polars' general NDJSON reader builds a hash map per record and prints numbers back to text,
 //! which the classification then parsed again; on a day-0 batch that was about two fifths of
@@ -11,13 +12,15 @@
 
 use std::borrow::Cow;
 
-use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
 
-use crate::transform::{RAW_FIELDS, parsed};
+use crate::{
+    transform::{RAW_FIELDS, parsed},
+    typed::{self, SENT, Unprinted},
+};
 
-/// Positions in [`RAW_FIELDS`] of the fields that get a typed shadow column: the reader fills
-/// them, and `transform::valid_orders` takes them in place of the text.
+/// Positions in [`RAW_FIELDS`] of the fields that get a typed shadow column in place of a text
+/// column: the reader fills them, and `transform::valid_orders` takes them.
 pub const TYPED: [usize; 5] = [QUANTITY, UNIT_PRICE, AMOUNT, ORDER_DATE, UPDATED_AT];
 const QUANTITY: usize = field("quantity");
 const UNIT_PRICE: usize = field("unit_price");
@@ -56,10 +59,12 @@ pub enum PartError {
     Columns(#[from] PolarsError),
 }
 
-/// Parses a part into its text columns ([`RAW_FIELDS`]) and typed shadow columns
-/// (`_quantity`, `_unit_price`, `_amount`, `_order_date`, `_updated_at`): a shadow is null
-/// where its text is missing or not a valid value. Blank lines are skipped; a field missing
-/// from a record is null; keys outside the contract are ignored.
+/// Parses a part into the text columns of the untyped fields ([`RAW_FIELDS`] but [`TYPED`]),
+/// the typed shadow columns (`_quantity`, `_unit_price`, `_amount`, `_order_date`,
+/// `_updated_at`: null where the text is missing or not a valid value) and [`SENT`], the typed
+/// texts that do not print back from their values ([`typed::restore`] brings the five text
+/// columns back). Blank lines are skipped; a field missing from a record is null; keys outside
+/// the contract are ignored.
 pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError> {
     let text = std::str::from_utf8(bytes).map_err(|e| PartError::Line {
         line: line_of(bytes, e.valid_up_to()),
@@ -92,14 +97,16 @@ fn line_of(bytes: &[u8], offset: usize) -> usize {
         .count()
 }
 
-/// Column builders: the text of every field and the five typed shadows.
+/// Column builders: the text of each untyped field (with its place in [`RAW_FIELDS`]), the five
+/// typed shadows and the typed texts that do not print back.
 struct Builders {
-    text: Vec<StringChunkedBuilder>,
+    text: Vec<(usize, StringChunkedBuilder)>,
     quantity: PrimitiveChunkedBuilder<Int64Type>,
     unit_price: PrimitiveChunkedBuilder<Float64Type>,
     amount: PrimitiveChunkedBuilder<Float64Type>,
     order_date: PrimitiveChunkedBuilder<Int32Type>,
     updated_at: PrimitiveChunkedBuilder<Int64Type>,
+    sent: StringChunkedBuilder,
     rows: usize,
 }
 
@@ -107,33 +114,43 @@ impl Builders {
     fn new(rows: usize) -> Self {
         let typed = |i: usize| parsed(RAW_FIELDS[i]).into();
         Builders {
-            text: RAW_FIELDS
-                .iter()
-                .map(|name| StringChunkedBuilder::new((*name).into(), rows))
+            text: (0..RAW_FIELDS.len())
+                .filter(|i| !TYPED.contains(i))
+                .map(|i| (i, StringChunkedBuilder::new(RAW_FIELDS[i].into(), rows)))
                 .collect(),
             quantity: PrimitiveChunkedBuilder::new(typed(QUANTITY), rows),
             unit_price: PrimitiveChunkedBuilder::new(typed(UNIT_PRICE), rows),
             amount: PrimitiveChunkedBuilder::new(typed(AMOUNT), rows),
             order_date: PrimitiveChunkedBuilder::new(typed(ORDER_DATE), rows),
             updated_at: PrimitiveChunkedBuilder::new(typed(UPDATED_AT), rows),
+            sent: StringChunkedBuilder::new(SENT.into(), rows),
             rows: 0,
         }
     }
 
     fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()]) {
-        for (builder, value) in self.text.iter_mut().zip(values) {
-            builder.append_option(value.as_deref());
+        for (i, builder) in &mut self.text {
+            builder.append_option(values[*i].as_deref());
         }
         let field = |i: usize| values[i].as_deref();
+        let mut unprinted = Unprinted::default();
         self.quantity
-            .append_option(field(QUANTITY).and_then(quantity));
-        self.unit_price
-            .append_option(field(UNIT_PRICE).and_then(finite));
-        self.amount.append_option(field(AMOUNT).and_then(finite));
+            .append_option(unprinted.value(QUANTITY, field(QUANTITY), typed::quantity));
+        self.unit_price.append_option(unprinted.value(
+            UNIT_PRICE,
+            field(UNIT_PRICE),
+            typed::decimal,
+        ));
+        self.amount
+            .append_option(unprinted.value(AMOUNT, field(AMOUNT), typed::decimal));
         self.order_date
-            .append_option(field(ORDER_DATE).and_then(day));
-        self.updated_at
-            .append_option(field(UPDATED_AT).and_then(instant));
+            .append_option(unprinted.value(ORDER_DATE, field(ORDER_DATE), typed::day));
+        self.updated_at.append_option(unprinted.value(
+            UPDATED_AT,
+            field(UPDATED_AT),
+            typed::instant,
+        ));
+        self.sent.append_option(unprinted.json().as_deref());
         self.rows += 1;
     }
 
@@ -141,7 +158,7 @@ impl Builders {
         let mut columns: Vec<Column> = self
             .text
             .into_iter()
-            .map(|b| b.finish().into_column())
+            .map(|(_, b)| b.finish().into_column())
             .collect();
         columns.extend([
             self.quantity.finish().into_column(),
@@ -152,59 +169,10 @@ impl Builders {
                 .finish()
                 .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
                 .into_column(),
+            self.sent.finish().into_column(),
         ]);
         DataFrame::new(self.rows, columns)
     }
-}
-
-/// A whole number; a number written with a fraction or exponent counts when it is integral
-/// ("2.0", "2e0"), as it is the same JSON number.
-fn quantity(text: &str) -> Option<i64> {
-    text.parse().ok().or_else(|| {
-        let x = finite(text)?;
-        // 2^53: beyond it an f64 no longer holds every integer exactly.
-        (x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0).then_some(x as i64)
-    })
-}
-
-/// A finite decimal number: "NaN" and "inf" parse as floats but are not amounts or prices.
-fn finite(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|x| x.is_finite())
-}
-
-/// Two ASCII digits as a number.
-fn digits(text: &[u8], at: usize, len: usize) -> Option<u32> {
-    text.get(at..at + len)?.iter().try_fold(0u32, |n, b| {
-        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
-    })
-}
-
-fn date_of(text: &[u8]) -> Option<NaiveDate> {
-    if text.get(4) != Some(&b'-') || text.get(7) != Some(&b'-') {
-        return None;
-    }
-    let year = i32::try_from(digits(text, 0, 4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, digits(text, 5, 2)?, digits(text, 8, 2)?)
-}
-
-/// `YYYY-MM-DD`, a real calendar day: days since 1970-01-01.
-fn day(text: &str) -> Option<i32> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 10 {
-        return None;
-    }
-    // 719,163: days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-    Some(date_of(bytes)?.num_days_from_ce() - 719_163)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, a real instant in UTC: microseconds since the epoch.
-fn instant(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() != 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
-        return None;
-    }
-    let time = date_of(b)?.and_hms_opt(digits(b, 11, 2)?, digits(b, 14, 2)?, digits(b, 17, 2)?)?;
-    Some(time.and_utc().timestamp_micros())
 }
 
 /// A cursor over one line.
@@ -438,6 +406,7 @@ mod tests {
             "\n",
         ));
         assert_eq!(df.height(), 3);
+        let df = typed::restore(&df).unwrap();
         let some = |v: &str| Some(v.to_owned());
         assert_eq!(texts(&df, "order_id"), [some("A"), some("B\"é"), some("C")]);
         assert_eq!(
@@ -471,7 +440,8 @@ mod tests {
         assert_eq!(ints("_quantity"), [Some(2), None, Some(2), None]);
         assert_eq!(floats("_unit_price"), [Some(10.5), None, Some(-1.0), None]);
         assert_eq!(floats("_amount"), [Some(10.0), None, None, None]);
-        assert_eq!(texts(&df, "amount")[3].as_deref(), Some("1-2"));
+        let restored = typed::restore(&df).unwrap();
+        assert_eq!(texts(&restored, "amount")[3].as_deref(), Some("1-2"));
         assert_eq!(ints("_order_date"), [Some(20_512), None, None, None]);
         assert_eq!(
             ints("_updated_at"),
@@ -507,6 +477,11 @@ mod tests {
     fn an_empty_part_has_every_column() {
         let df = parse("\n");
         assert_eq!(df.height(), 0);
-        assert_eq!(df.width(), RAW_FIELDS.len() + 5);
+        assert_eq!(
+            df.width(),
+            RAW_FIELDS.len() + 1,
+            "typed ones twice, and {SENT}"
+        );
+        assert_eq!(typed::restore(&df).unwrap().width(), RAW_FIELDS.len() + 5);
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     keyed::{self, Keyed, Table},
     take::take_rows,
     transform::{REASON_CODE, REASONS, parsed, reason_code},
+    typed,
 };
 
 /// A classified batch split by the rules across records.
@@ -25,11 +26,12 @@ pub struct Settled {
 }
 
 impl Settled {
-    /// The refused records of `classified`, with their final reason codes.
+    /// The refused records of `classified`, with their final reason codes and every field's
+    /// text as it was sent ([`typed::restore`]).
     pub fn refused(&self, classified: &DataFrame) -> PolarsResult<DataFrame> {
         let mut with_codes = classified.clone();
         with_codes.with_column(self.codes.clone().into_column())?;
-        with_codes.filter(&self.codes.is_not_null())
+        typed::restore(&with_codes.filter(&self.codes.is_not_null())?)
     }
 
     /// `columns` of the latest valid versions, taken from `classified` in one copy.
