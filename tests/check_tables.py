@@ -70,13 +70,15 @@ def raw_records(warehouse):
     it was sent: a string's content, a number's token as written, true/false; null is None."""
     root = warehouse[: -len("/warehouse")]
     if root.startswith("s3://"):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        # The S3 settings PyIceberg reads the tables with.
+        props = properties()
+        endpoint = props.get("s3.endpoint", "")
         fs = pafs.S3FileSystem(
             endpoint_override=endpoint.split("://", 1)[-1] or None,
             scheme="http" if endpoint.startswith("http://") else "https",
-            access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-            secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            region=os.environ.get("AWS_REGION", "us-east-1"))
+            access_key=props.get("s3.access-key-id"),
+            secret_key=props.get("s3.secret-access-key"),
+            region=props.get("s3.region"))
         base = root[len("s3://"):]
     else:
         fs, base = pafs.LocalFileSystem(), root

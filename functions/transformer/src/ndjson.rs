@@ -132,24 +132,17 @@ impl Builders {
         for (i, builder) in &mut self.text {
             builder.append_option(values[*i].as_deref());
         }
-        let field = |i: usize| values[i].as_deref();
-        let mut unprinted = Unprinted::default();
+        let mut unprinted = Unprinted::of(values);
         self.quantity
-            .append_option(unprinted.value(QUANTITY, field(QUANTITY), typed::quantity));
-        self.unit_price.append_option(unprinted.value(
-            UNIT_PRICE,
-            field(UNIT_PRICE),
-            typed::decimal,
-        ));
+            .append_option(unprinted.value(QUANTITY, typed::quantity));
+        self.unit_price
+            .append_option(unprinted.value(UNIT_PRICE, typed::decimal));
         self.amount
-            .append_option(unprinted.value(AMOUNT, field(AMOUNT), typed::decimal));
+            .append_option(unprinted.value(AMOUNT, typed::decimal));
         self.order_date
-            .append_option(unprinted.value(ORDER_DATE, field(ORDER_DATE), typed::day));
-        self.updated_at.append_option(unprinted.value(
-            UPDATED_AT,
-            field(UPDATED_AT),
-            typed::instant,
-        ));
+            .append_option(unprinted.value(ORDER_DATE, typed::day));
+        self.updated_at
+            .append_option(unprinted.value(UPDATED_AT, typed::instant));
         self.sent.append_option(unprinted.json().as_deref());
         self.rows += 1;
     }

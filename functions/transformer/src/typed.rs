@@ -9,9 +9,10 @@
 //! their five text columns back. A text column per field cost every record five 16-byte string
 //! views, and the 20 bytes of its updated_at: about a fifth of what the reader wrote.
 
-use std::collections::BTreeMap;
+use std::{borrow::Cow, collections::BTreeMap};
 
-use chrono::{DateTime, Datelike, NaiveDate};
+use chrono::{DateTime, NaiveDate};
+use lakehouse_core::dates;
 use polars::prelude::*;
 
 use crate::{
@@ -51,7 +52,7 @@ pub(crate) fn day(text: &str) -> Parsed<i32> {
     if bytes.len() != 10 {
         return None;
     }
-    Some((date_of(bytes)?.num_days_from_ce() - DAYS_BEFORE_EPOCH, true))
+    Some((dates::to_days(date_of(bytes)?), true))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, a real instant in UTC: microseconds since the epoch. Only that exact
@@ -65,8 +66,6 @@ pub(crate) fn instant(text: &str) -> Parsed<i64> {
     Some((time.and_utc().timestamp_micros(), true))
 }
 
-/// Days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-const DAYS_BEFORE_EPOCH: i32 = 719_163;
 const DAY_FORMAT: &str = "%Y-%m-%d";
 const INSTANT_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 
@@ -154,9 +153,9 @@ const POWERS_OF_TEN: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
+/// `days` come from [`day`], so they lie within years 0 to 9999.
 fn print_day(days: i32) -> Option<String> {
-    let date = NaiveDate::from_num_days_from_ce_opt(days.checked_add(DAYS_BEFORE_EPOCH)?)?;
-    Some(date.format(DAY_FORMAT).to_string())
+    Some(dates::from_days(days).format(DAY_FORMAT).to_string())
 }
 
 fn print_instant(micros: i64) -> Option<String> {
@@ -164,41 +163,39 @@ fn print_instant(micros: i64) -> Option<String> {
     Some(time.format(INSTANT_FORMAT).to_string())
 }
 
-/// The texts of one record's typed fields that do not print back from their values, by their
-/// place in [`RAW_FIELDS`].
-#[derive(Default)]
-pub(crate) struct Unprinted<'v>([Option<&'v str>; RAW_FIELDS.len()]);
+/// One record's field values as the reader found them (by their place in [`RAW_FIELDS`]),
+/// and which of its typed fields' texts do not print back from their values.
+pub(crate) struct Unprinted<'r, 'v> {
+    values: &'r [Option<Cow<'v, str>>; RAW_FIELDS.len()],
+    kept: [bool; RAW_FIELDS.len()],
+}
 
-impl<'v> Unprinted<'v> {
-    /// The value of field `at`'s text by `parse`; the text is kept unless the value prints as it.
-    pub fn value<T>(
-        &mut self,
-        at: usize,
-        text: Option<&'v str>,
-        parse: fn(&str) -> Parsed<T>,
-    ) -> Option<T> {
-        let text = text?;
-        let parsed = parse(text);
-        if !parsed.as_ref().is_some_and(|(_, prints)| *prints) {
-            self.0[at] = Some(text);
+impl<'r, 'v> Unprinted<'r, 'v> {
+    pub fn of(values: &'r [Option<Cow<'v, str>>; RAW_FIELDS.len()]) -> Self {
+        Unprinted {
+            values,
+            kept: [false; RAW_FIELDS.len()],
         }
+    }
+
+    /// The value of field `at` by `parse`; its text is kept unless the value prints as it.
+    pub fn value<T>(&mut self, at: usize, parse: fn(&str) -> Parsed<T>) -> Option<T> {
+        let parsed = parse(self.values[at].as_deref()?);
+        self.kept[at] = !parsed.as_ref().is_some_and(|(_, prints)| *prints);
         parsed.map(|(value, _)| value)
     }
 
     /// The record's [`SENT`] value: none when every text prints back.
     pub fn json(&self) -> Option<String> {
-        if self.0.iter().all(Option::is_none) {
+        if !self.kept.contains(&true) {
             return None;
         }
-        let kept: BTreeMap<&str, &str> = RAW_FIELDS
-            .iter()
-            .zip(&self.0)
-            .filter_map(|(name, text)| Some((*name, (*text)?)))
+        let kept: BTreeMap<&str, &str> = (0..RAW_FIELDS.len())
+            .filter(|&at| self.kept[at])
+            .filter_map(|at| Some((RAW_FIELDS[at], self.values[at].as_deref()?)))
             .collect();
-        // A map of strings always serialises; an empty one is no value.
-        (!kept.is_empty())
-            .then(|| serde_json::to_string(&kept).ok())
-            .flatten()
+        // A map of strings always serialises.
+        serde_json::to_string(&kept).ok()
     }
 }
 
