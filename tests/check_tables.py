@@ -123,6 +123,28 @@ def check_entity(warehouse, silver_name, dim_name, key, referenced):
     return set(dim[key].to_pylist())
 
 
+def check_customers_from_orders(warehouse, orders):
+    """customers_transformed holds each customer's attributes as its orders carry them, and the
+    earliest order date over every batch (an order's date never changes between its versions,
+    so the earliest over the silver orders is the earliest over all that were delivered)."""
+    attributes = ["customer_name", "customer_email", "customer_country", "customer_segment"]
+    want = {}
+    for r in orders.select(["customer_id", "order_date", *attributes]).to_pylist():
+        seen = want.setdefault(r["customer_id"], dict(r))
+        seen["order_date"] = min(seen["order_date"], r["order_date"])
+        check(all(seen[a] == r[a] for a in attributes),
+              f"source: customer {r['customer_id']} changed attributes; the check below proves less")
+    table = load(warehouse, "customers_transformed").scan().to_arrow()
+    have = {r["customer_id"]: r for r in table.to_pylist()}
+    have_first = lambda c: have.get(c, {}).get("first_order_date")
+    wrong_first = [c for c, w in want.items() if have_first(c) != w["order_date"]]
+    check(not wrong_first, f"customers_transformed: {len(wrong_first)} of {len(want)} customers "
+          f"without their earliest order date, e.g. {wrong_first[:3]}")
+    wrong = [c for c, w in want.items() if any(have.get(c, {}).get(a) != w[a] for a in attributes)]
+    check(not wrong, f"customers_transformed: {len(wrong)} customers whose attributes are not "
+          f"their orders', e.g. {wrong[:3]}")
+
+
 def main():
     warehouse, expected_path = sys.argv[1], sys.argv[2]
     with open(expected_path) as f:
@@ -168,6 +190,7 @@ def main():
 
     customers = check_entity(warehouse, "customers_transformed", "dim_customers", "customer_id",
                              {r["customer_id"] for r in orders.select(["customer_id"]).to_pylist()})
+    check_customers_from_orders(warehouse, orders)
     products = check_entity(warehouse, "products_transformed", "dim_products", "product_id",
                             {r["product_id"] for r in orders.select(["product_id"]).to_pylist()})
     dates = set(load(warehouse, "dim_dates").scan().to_arrow()["date_key"].to_pylist())

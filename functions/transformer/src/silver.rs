@@ -146,6 +146,12 @@ async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<Table
 /// ([`upsert`]). A version that repeats a row's attributes with a later `updated_at` is no
 /// change: `updated_at` and `run_id` say when the row's attributes were last set, and by which
 /// run.
+///
+/// The batch is reduced on its own first, once for all commit attempts: a day-0 batch names
+/// its ~200,000 customers in a million order rows, and joining those rows with the table's
+/// keys hashed every one of them. Reducing the table's rows with the reduced batch gives what
+/// reducing them with the whole batch did: the latest of each key's latest versions (the
+/// batch's still after the table's, so it wins ties) and the earliest of its earliest.
 async fn merge_entities(
     deps: &Deps,
     run_id: &RunId,
@@ -153,16 +159,25 @@ async fn merge_entities(
     rows: LazyFrame,
     reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
+    let key = def.require_key()?;
+    let batch = conform(reduce(&conform(rows, def).collect()?)?.lazy(), def).collect()?;
     commit_run::<TransformError>(&deps.warehouse, def, run_id, &deps.retry, async |table| {
         let live = live_files(table).await?;
         let all: Vec<&LiveFile> = live.iter().collect();
         let have = read_live(table, def, &all).await?.collect()?;
-        // The batch's keys as the table and the batch have them: only those can change.
-        let key = def.require_key()?;
-        let batch = conform(rows.clone(), def);
-        let known = by_key(have.clone().lazy(), batch.clone(), key, JoinType::Semi);
-        let both = concat([known, batch], UnionArgs::default())?.collect()?;
-        let wanted = reduce(&both)?;
+        // The table's rows of the batch's keys: only those can change.
+        let known = by_key(
+            have.clone().lazy(),
+            batch.clone().lazy(),
+            key,
+            JoinType::Semi,
+        )
+        .collect()?;
+        let wanted = if known.height() == 0 {
+            batch.clone()
+        } else {
+            reduce(&known.vstack(&batch)?)?
+        };
         Ok(upsert(table, def, have, wanted, &all).await?)
     })
     .await

@@ -472,6 +472,69 @@ pub(crate) mod tests {
         assert_eq!(latest.get_column_names(), ["id", "updated_at", "v"]);
     }
 
+    /// `count` customer rows over `keys` customers, with few timestamps (so many ties) and
+    /// names that tell the rows apart.
+    fn customer_versions(seed: u64, count: usize, keys: u64) -> DataFrame {
+        let mut next = crate::keyed::tests::numbers(seed);
+        let rows: Vec<(String, String, i32, i64)> = (0..count)
+            .map(|i| {
+                let key = format!("C{}", next(keys));
+                (
+                    key,
+                    format!("name-{seed}-{i}"),
+                    next(60) as i32,
+                    next(4) as i64,
+                )
+            })
+            .collect();
+        df!(
+            "customer_id" => rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>(),
+            "customer_name" => rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+            "first_order_date" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "updated_at" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy()
+        .with_column(col("first_order_date").cast(DataType::Date))
+        .collect()
+        .unwrap()
+    }
+
+    #[test]
+    fn reducing_the_batch_first_changes_no_entity() {
+        // What `silver::merge_entities` relies on: the table's rows followed by the batch's
+        // reduce to what they reduce to when the batch was reduced on its own first.
+        let columns = [
+            "customer_id",
+            "customer_name",
+            "first_order_date",
+            "updated_at",
+        ];
+        let in_order = |df: DataFrame| df.select(columns).unwrap();
+        let have = in_order(customers(&customer_versions(1, 400, 300)).unwrap());
+        let batch = customer_versions(2, 3_000, 500);
+        let whole = customers(&have.vstack(&batch).unwrap()).unwrap();
+        let reduced = in_order(customers(&batch).unwrap());
+        let first = customers(&have.vstack(&reduced).unwrap()).unwrap();
+        assert!(whole.equals_missing(&first), "{whole}\n{first}");
+        assert!(
+            whole.height() > 400,
+            "keys only the batch names are kept too"
+        );
+
+        let products = |df: &DataFrame| {
+            df.select(["customer_id", "customer_name", "updated_at"])
+                .unwrap()
+        };
+        let whole = latest_by(
+            &products(&have).vstack(&products(&batch)).unwrap(),
+            "customer_id",
+        );
+        let reduced = latest_by(&products(&batch), "customer_id").unwrap();
+        let first = latest_by(&products(&have).vstack(&reduced).unwrap(), "customer_id");
+        assert!(whole.unwrap().equals_missing(&first.unwrap()));
+    }
+
     #[test]
     fn a_customer_keeps_its_latest_attributes_and_first_order_date() {
         let rows = df!(
