@@ -2,9 +2,11 @@
 //! on every core.
 //!
 //! The rows are scattered by the hash of their key into partitions, so that each partition's
-//! hash table stays in cache, and the partitions are settled in parallel. A million ids in one
-//! table made each lookup a cache miss (most of the pass waited on them); in polars the same
-//! questions were sorts, `unique`s and group-bys whose tables grew as they went.
+//! hash table stays in cache, and the partitions are settled in parallel ([`group`]). A million
+//! ids in one table made each lookup a cache miss (most of the pass waited on them); in polars
+//! the same questions were sorts, `unique`s and group-bys whose tables grew as they went. A key
+//! of few values (a thousand products in a million orders) needs no scattering: each core's
+//! table of them stays in cache on its own ([`by_core`]).
 
 use std::hash::BuildHasher;
 
@@ -16,6 +18,10 @@ use crate::cores::on_each_core;
 
 /// Partitions by key hash: enough that a partition of a million-row batch fits in cache.
 const PARTITIONS: usize = 64;
+
+/// Keys a core's share of the rows may name for [`by_core`] to settle it in one table: about
+/// 300 KB of entries, which stay in a core's cache.
+const FEW_KEYS: usize = 4_096;
 
 /// One row as a pass sees it: its key, the key's hash, its number, and what the pass reads of
 /// the row.
@@ -41,34 +47,20 @@ where
     R: Send + Sync,
     T: Send,
 {
-    let chunks: Vec<&'a Utf8ViewArray> = keys.downcast_iter().collect();
-    let [keys] = chunks[..] else {
-        polars_bail!(ComputeError: "keys must come in one chunk, not {}", chunks.len());
-    };
-    let hasher = PlRandomState::default();
-    let rows = keys.len();
-    let scattered = on_each_core(|worker, workers| {
-        let (start, end) = (rows * worker / workers, rows * (worker + 1) / workers);
-        let mut partitions: Vec<Vec<Keyed<'a, R>>> = (0..PARTITIONS)
-            .map(|_| Vec::with_capacity((end - start) / PARTITIONS + 1))
-            .collect();
-        let mut row = start;
-        read(start as i64, end - start, &mut |value| {
-            if let (Some(key), Some(value)) = (keys.get(row), value) {
-                let hash = hasher.hash_one(key);
-                // Bits neither a table's bucket index (low) nor its tag (top 7) uses, so the
-                // keys of one partition still spread over its table.
-                partitions[(hash >> 48) as usize % PARTITIONS].push(Keyed {
-                    hash,
-                    key,
-                    row: row as IdxSize,
-                    value,
-                });
-            }
-            row += 1;
-        });
-        partitions
-    })?;
+    let scattered = on_each_share(
+        keys,
+        read,
+        |rows| -> Vec<Vec<Keyed<'a, R>>> {
+            (0..PARTITIONS)
+                .map(|_| Vec::with_capacity(rows / PARTITIONS + 1))
+                .collect()
+        },
+        |partitions, row| {
+            // Bits neither a table's bucket index (low) nor its tag (top 7) uses, so the keys
+            // of one partition still spread over its table.
+            partitions[(row.hash >> 48) as usize % PARTITIONS].push(row);
+        },
+    )?;
     let settled = on_each_core(|worker, workers| {
         (worker..PARTITIONS)
             .step_by(workers)
@@ -80,6 +72,84 @@ where
             .collect::<Vec<T>>()
     })?;
     Ok(settled.into_iter().flatten().collect())
+}
+
+/// Runs `fold` on the rows of `keys` in one table per core, each over a contiguous share of
+/// the rows in row order, and returns the tables in row order of their shares; `None` if a
+/// share names more than [`FEW_KEYS`] keys. `read` is as for [`group`].
+///
+/// A core stops folding at the first key beyond the limit (its `read` still runs to the end
+/// of the share, doing nothing more), so a key of many values costs this little before
+/// [`group`] takes over.
+pub(crate) fn by_core<'a, R, S>(
+    keys: &'a StringChunked,
+    read: impl Fn(i64, usize, &mut dyn FnMut(Option<R>)) + Sync,
+    fold: impl Fn(&mut Table<'a, S>, &Keyed<'a, R>) + Sync,
+) -> PolarsResult<Option<Vec<Table<'a, S>>>>
+where
+    S: Send,
+{
+    let tables = on_each_share(
+        keys,
+        read,
+        |_| (Table::with_capacity(FEW_KEYS), true),
+        |(table, few), row| {
+            if *few {
+                fold(table, &row);
+                *few = table.entries.len() <= FEW_KEYS;
+            }
+        },
+    )?;
+    Ok(tables
+        .into_iter()
+        .map(|(table, few)| few.then_some(table))
+        .collect())
+}
+
+/// Runs `read` (as for [`group`]) on each core's contiguous share of the rows and hands every
+/// row with a key and a value, in row order, to `visit` with that core's state, which `start`
+/// makes from the share's length. The states come back in row order of their shares. One
+/// hasher serves every core, so equal keys have equal hashes wherever they are.
+fn on_each_share<'a, R, S: Send>(
+    keys: &'a StringChunked,
+    read: impl Fn(i64, usize, &mut dyn FnMut(Option<R>)) + Sync,
+    start: impl Fn(usize) -> S + Sync,
+    visit: impl Fn(&mut S, Keyed<'a, R>) + Sync,
+) -> PolarsResult<Vec<S>> {
+    let keys = one_chunk(keys)?;
+    let hasher = PlRandomState::default();
+    let rows = keys.len();
+    on_each_core(|worker, workers| {
+        let (first, end) = (rows * worker / workers, rows * (worker + 1) / workers);
+        let mut state = start(end - first);
+        let mut row = first;
+        read(first as i64, end - first, &mut |value| {
+            if let (Some(key), Some(value)) = (keys.get(row), value) {
+                let hash = hasher.hash_one(key);
+                let row = row as IdxSize;
+                visit(
+                    &mut state,
+                    Keyed {
+                        hash,
+                        key,
+                        row,
+                        value,
+                    },
+                );
+            }
+            row += 1;
+        });
+        state
+    })
+}
+
+/// The string data of `keys`, which must come in one chunk so a row's key is found by number.
+fn one_chunk(keys: &StringChunked) -> PolarsResult<&Utf8ViewArray> {
+    let chunks: Vec<&Utf8ViewArray> = keys.downcast_iter().collect();
+    match chunks[..] {
+        [keys] => Ok(keys),
+        _ => polars_bail!(ComputeError: "keys must come in one chunk, not {}", chunks.len()),
+    }
 }
 
 /// A hash table of one partition's keys, each with the pass's state for it.
@@ -166,6 +236,11 @@ impl<'a, S> Table<'a, S> {
     pub fn into_states(self) -> impl Iterator<Item = S> {
         self.entries.into_iter().map(|e| e.state)
     }
+
+    /// Every key with its hash and state.
+    pub fn into_entries(self) -> impl Iterator<Item = (u64, &'a str, S)> {
+        self.entries.into_iter().map(|e| (e.hash, e.key, e.state))
+    }
 }
 
 /// Where a key not yet in a [`Table`] goes.
@@ -209,33 +284,65 @@ pub(crate) fn latest_rows(
                 .for_each(|stamp| keep(stamp.map(|s| (s, None)))),
         }
     };
-    let found = group(keys, read, |rows, count| {
-        let mut table: Table<(IdxSize, i64, Option<i32>)> = Table::with_capacity(count);
-        for row in rows {
-            let (stamp, least) = row.value;
-            match table.state(row) {
-                Err(new) => {
-                    new.insert((row.row, stamp, least));
-                }
-                Ok((latest, latest_stamp, smallest)) => {
-                    if stamp >= *latest_stamp {
-                        (*latest, *latest_stamp) = (row.row, stamp);
-                    }
-                    *smallest = match (*smallest, least) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+    let found: Vec<Latest> = match by_core(keys, read, take_version)? {
+        // Each core's latest versions, merged in row order of the shares: a later share's
+        // version of a key still comes after an earlier share's, so it wins a tie.
+        Some(tables) => {
+            let mut merged = Table::with_capacity(FEW_KEYS);
+            for table in tables {
+                for (hash, key, (row, stamp, least)) in table.into_entries() {
+                    let value = (stamp, least);
+                    take_version(
+                        &mut merged,
+                        &Keyed {
+                            hash,
+                            key,
+                            row,
+                            value,
+                        },
+                    );
                 }
             }
+            merged.into_states().collect()
         }
-        table
-            .into_states()
-            .map(|(row, _, least)| (row, least))
-            .collect::<Vec<_>>()
-    })?;
-    let mut latest: Vec<(IdxSize, Option<i32>)> = found.into_iter().flatten().collect();
+        None => group(keys, read, |rows, count| {
+            let mut table = Table::with_capacity(count);
+            rows.for_each(|row| take_version(&mut table, row));
+            table.into_states().collect::<Vec<_>>()
+        })?
+        .into_iter()
+        .flatten()
+        .collect(),
+    };
+    let mut latest: Vec<(IdxSize, Option<i32>)> = found
+        .into_iter()
+        .map(|(row, _, least)| (row, least))
+        .collect();
     latest.sort_unstable_by_key(|(row, _)| *row);
     Ok(latest)
+}
+
+/// What [`latest_rows`] keeps of a key: its latest row, that row's stamp, and the smallest
+/// `least` value so far.
+type Latest = (IdxSize, i64, Option<i32>);
+
+/// Folds one row (its stamp and `least` value) into its key's [`Latest`].
+fn take_version<'a>(table: &mut Table<'a, Latest>, row: &Keyed<'a, (i64, Option<i32>)>) {
+    let (stamp, least) = row.value;
+    match table.state(row) {
+        Err(new) => {
+            new.insert((row.row, stamp, least));
+        }
+        Ok((latest, latest_stamp, smallest)) => {
+            if stamp >= *latest_stamp {
+                (*latest, *latest_stamp) = (row.row, stamp);
+            }
+            *smallest = match (*smallest, least) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    }
 }
 
 #[cfg(test)]
@@ -303,40 +410,56 @@ pub(crate) mod tests {
         assert_eq!(without, [(0, None)]);
     }
 
-    #[test]
-    fn many_keys_settle_as_the_plain_definition_does() {
-        // Enough keys to fill every partition, on both cores.
-        let mut next = numbers(11);
-        let rows: Vec<(String, i64, i32)> = (0..20_000)
-            .map(|_| {
-                // Short keys, and long ones whose first 16 bytes are all alike.
-                let n = next(3000);
-                let key = if n.is_multiple_of(2) {
-                    format!("K{n}")
-                } else {
-                    format!("customer-with-a-long-id-{n}")
-                };
-                (key, next(8) as i64, next(100) as i32)
-            })
-            .collect();
-        let keys: Vec<Option<&str>> = rows.iter().map(|r| Some(r.0.as_str())).collect();
-        let stamps: Vec<Option<i64>> = rows.iter().map(|r| Some(r.1)).collect();
-        let least: Vec<i32> = rows.iter().map(|r| r.2).collect();
-        let got = latest(&keys, &stamps, Some(&least));
-
-        let mut want: std::collections::BTreeMap<&str, (usize, i64, i32)> = Default::default();
-        for (i, (key, stamp, day)) in rows.iter().enumerate() {
-            let entry = want.entry(key).or_insert((i, *stamp, *day));
-            if *stamp >= entry.1 {
-                (entry.0, entry.1) = (i, *stamp);
-            }
-            entry.2 = entry.2.min(*day);
+    fn count_key<'a>(table: &mut Table<'a, ()>, row: &Keyed<'a, ()>) {
+        if let Err(new) = table.state(row) {
+            new.insert(());
         }
-        let mut want: Vec<(IdxSize, Option<i32>)> = want
-            .values()
-            .map(|(row, _, least)| (*row as IdxSize, Some(*least)))
-            .collect();
-        want.sort_unstable();
-        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn few_and_many_keys_settle_as_the_plain_definition_does() {
+        // A thousand keys: one table per core. Twenty thousand: more than a core's table
+        // takes, so the rows are scattered, into every partition, on both cores.
+        for (rows, keys) in [(20_000, 1_000), (60_000, 20_000)] {
+            let mut next = numbers(11);
+            let rows: Vec<(String, i64, i32)> = (0..rows)
+                .map(|_| {
+                    // Short keys, and long ones whose first 16 bytes are all alike.
+                    let n = next(keys);
+                    let key = if n.is_multiple_of(2) {
+                        format!("K{n}")
+                    } else {
+                        format!("customer-with-a-long-id-{n}")
+                    };
+                    (key, next(8) as i64, next(100) as i32)
+                })
+                .collect();
+            let column = StringChunked::from_iter(rows.iter().map(|r| Some(r.0.as_str())));
+            let read = |_: i64, len: usize, keep: &mut dyn FnMut(Option<()>)| {
+                (0..len).for_each(|_| keep(Some(())))
+            };
+            let per_core = by_core(&column, read, count_key).unwrap();
+            assert_eq!(per_core.is_some(), keys < FEW_KEYS as u64, "{keys} keys");
+
+            let keys: Vec<Option<&str>> = rows.iter().map(|r| Some(r.0.as_str())).collect();
+            let stamps: Vec<Option<i64>> = rows.iter().map(|r| Some(r.1)).collect();
+            let least: Vec<i32> = rows.iter().map(|r| r.2).collect();
+            let got = latest(&keys, &stamps, Some(&least));
+
+            let mut want: std::collections::BTreeMap<&str, (usize, i64, i32)> = Default::default();
+            for (i, (key, stamp, day)) in rows.iter().enumerate() {
+                let entry = want.entry(key).or_insert((i, *stamp, *day));
+                if *stamp >= entry.1 {
+                    (entry.0, entry.1) = (i, *stamp);
+                }
+                entry.2 = entry.2.min(*day);
+            }
+            let mut want: Vec<(IdxSize, Option<i32>)> = want
+                .values()
+                .map(|(row, _, least)| (*row as IdxSize, Some(*least)))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want);
+        }
     }
 }
