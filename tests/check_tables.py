@@ -110,7 +110,8 @@ def check_quarantined_as_sent(warehouse, quarantine):
 
 def check_entity(warehouse, silver_name, dim_name, key, referenced):
     """An entity table (written as appends of new keys and rewrites, see lakehouse_tables::entity)
-    holds each key once and every key the silver orders name, and its dimension mirrors it."""
+    holds each key once and every key the silver orders name, and its dimension mirrors it.
+    Returns the dimension's keys and the entity table as read."""
     silver = load(warehouse, silver_name).scan().to_arrow()
     dim = load(warehouse, dim_name).scan().to_arrow()
     for name, table in [(silver_name, silver), (dim_name, dim)]:
@@ -120,22 +121,23 @@ def check_entity(warehouse, silver_name, dim_name, key, referenced):
     columns = dim.column_names
     as_rows = lambda t: sorted(tuple(r[c] for c in columns) for r in t.select(columns).to_pylist())
     check(as_rows(silver) == as_rows(dim), f"{dim_name}: does not mirror {silver_name}")
-    return set(dim[key].to_pylist())
+    return set(dim[key].to_pylist()), silver
 
 
-def check_customers_from_orders(warehouse, orders):
+def check_customers_from_orders(customers, orders):
     """customers_transformed holds each customer's attributes as its orders carry them, and the
     earliest order date over every batch (an order's date never changes between its versions,
     so the earliest over the silver orders is the earliest over all that were delivered)."""
     attributes = ["customer_name", "customer_email", "customer_country", "customer_segment"]
-    want = {}
+    want, changed = {}, set()
     for r in orders.select(["customer_id", "order_date", *attributes]).to_pylist():
         seen = want.setdefault(r["customer_id"], dict(r))
         seen["order_date"] = min(seen["order_date"], r["order_date"])
-        check(all(seen[a] == r[a] for a in attributes),
-              f"source: customer {r['customer_id']} changed attributes; the check below proves less")
-    table = load(warehouse, "customers_transformed").scan().to_arrow()
-    have = {r["customer_id"]: r for r in table.to_pylist()}
+        if any(seen[a] != r[a] for a in attributes):
+            changed.add(r["customer_id"])
+    check(not changed, f"source: {len(changed)} customers changed attributes, e.g. "
+          f"{sorted(changed)[:3]}; the attribute check below proves less")
+    have = {r["customer_id"]: r for r in customers.to_pylist()}
     have_first = lambda c: have.get(c, {}).get("first_order_date")
     wrong_first = [c for c, w in want.items() if have_first(c) != w["order_date"]]
     check(not wrong_first, f"customers_transformed: {len(wrong_first)} of {len(want)} customers "
@@ -188,11 +190,12 @@ def main():
     fstatus = dict(zip(fids, fact["status"].to_pylist()))
     check(all(fstatus.get(o) == s for o, s in valid.items()), "fact_sales: stale statuses")
 
-    customers = check_entity(warehouse, "customers_transformed", "dim_customers", "customer_id",
-                             {r["customer_id"] for r in orders.select(["customer_id"]).to_pylist()})
-    check_customers_from_orders(warehouse, orders)
-    products = check_entity(warehouse, "products_transformed", "dim_products", "product_id",
-                            {r["product_id"] for r in orders.select(["product_id"]).to_pylist()})
+    customers, customers_table = check_entity(
+        warehouse, "customers_transformed", "dim_customers", "customer_id",
+        {r["customer_id"] for r in orders.select(["customer_id"]).to_pylist()})
+    check_customers_from_orders(customers_table, orders)
+    products, _ = check_entity(warehouse, "products_transformed", "dim_products", "product_id",
+                               {r["product_id"] for r in orders.select(["product_id"]).to_pylist()})
     dates = set(load(warehouse, "dim_dates").scan().to_arrow()["date_key"].to_pylist())
     orphans = [
         ("customer", sum(1 for c in fact["customer_id"].to_pylist() if c not in customers)),
