@@ -14,6 +14,7 @@ mod keyed;
 pub mod ndjson;
 mod silver;
 mod take;
+mod text_column;
 pub mod transform;
 pub mod typed;
 pub mod versions;

@@ -152,15 +152,25 @@ async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<Table
 /// keys hashed every one of them. Reducing the table's rows with the reduced batch gives what
 /// reducing them with the whole batch did: the latest of each key's latest versions (the
 /// batch's still after the table's, so it wins ties) and the earliest of its earliest.
+///
+/// That first reduction runs on the blocking pool: on this task, a day-0 batch's customers
+/// (a tenth of a second of both cores) held back the orders' commit, which `write` polls on the
+/// same task, and the cores idled where the reduction's passes narrow to one.
 async fn merge_entities(
     deps: &Deps,
     run_id: &RunId,
-    def: &TableDef,
+    def: &'static TableDef,
     rows: LazyFrame,
     reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
     let key = def.require_key()?;
-    let batch = conform(reduce(&conform(rows, def).collect()?)?.lazy(), def).collect()?;
+    let batch = tokio::task::spawn_blocking(move || {
+        conform(reduce(&conform(rows, def).collect()?)?.lazy(), def).collect()
+    })
+    .await
+    .map_err(|e| {
+        PolarsError::ComputeError(format!("reducing the batch's {}: {e}", def.name).into())
+    })??;
     commit_run::<TransformError>(&deps.warehouse, def, run_id, &deps.retry, async |table| {
         let live = live_files(table).await?;
         let all: Vec<&LiveFile> = live.iter().collect();
