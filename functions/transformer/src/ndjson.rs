@@ -414,7 +414,7 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// The place of the first `"` or `\\` at or after `at`, looked for eight bytes at a time: most
+/// The place of the first `"` or `\` at or after `at`, looked for eight bytes at a time: most
 /// strings are a few words long, too short for `memchr`'s vector search to pay for its setup.
 fn quote_or_backslash(bytes: &[u8], mut at: usize) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);

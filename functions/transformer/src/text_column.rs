@@ -19,7 +19,7 @@ pub struct TextColumn {
     name: PlSmallStr,
     views: Vec<View>,
     validity: MutableBitmap,
-    /// Buffers that reached [`BUFFER_LIMIT`].
+    /// Buffers closed because the next value would have taken them past [`BUFFER_LIMIT`].
     full: Vec<Vec<u8>>,
     /// The bytes of the values too long to be held in their views (over 12 bytes).
     data: Vec<u8>,
@@ -107,14 +107,15 @@ mod tests {
         assert_eq!(column.name().as_str(), "text");
         assert_eq!(column.null_count(), 1);
         assert_eq!(column.iter().collect::<Vec<_>>(), values);
-        // Equal to what polars builds from the same values, comparisons and hashes included.
+        // Equal, nulls included, to what polars builds from the same values.
         let built = StringChunked::new("text".into(), values);
         assert!(
             column
                 .into_series()
                 .equals_missing(&built.clone().into_series())
         );
-        // Buffers of 40 bytes at most: the long values fill four.
+        // Buffers of 40 bytes at most, but for a value longer on its own: the three long
+        // values take three.
         let mut small = TextColumn::new("small".into(), 0);
         small.limit = 40;
         for value in values {
@@ -127,7 +128,7 @@ mod tests {
             .sum::<usize>();
         assert_eq!(
             buffers, 3,
-            "the 62-byte value alone, then 13 bytes, then 30"
+            "the 61-byte value alone, then 13 bytes, then 30"
         );
         assert!(small.into_series().equals_missing(&built.into_series()));
         let mut all = TextColumn::new("all".into(), 0);
