@@ -27,10 +27,11 @@ lambdas: setup
 
 # The real deployment on a local AWS without Docker: LocalStack (host process, the project's
 # Lambda executor) and the lake's S3 server on loopback, the artifacts built, template.yaml
-# deployed with `samlocal deploy --config-env local`. State and logs: .localstack/.
+# deployed with `samlocal deploy --config-env local`. State and logs: .localstack/. The
+# functions run on this machine, so they link with its toolchain, as `make test` builds them.
 LOCAL_LAMBDA_PROFILE ?= ci
 local-up: setup
-	scripts/build-lambdas.sh $(LOCAL_LAMBDA_PROFILE)
+	LAMBDA_COMPILER=cargo scripts/build-lambdas.sh $(LOCAL_LAMBDA_PROFILE)
 	localstack/host/up.sh
 	localstack/deploy.sh
 
@@ -38,7 +39,8 @@ local-down:
 	localstack/host/down.sh
 
 # The same deployment for machines with a Docker engine: LocalStack and MinIO from
-# localstack/docker-compose.yml (not run in CI, which proves the Docker-free path above).
+# localstack/docker-compose.yml (not run in CI, which proves the Docker-free path above). The
+# functions run in provided.al2023 containers, so they link with zig against an older glibc.
 docker-up: setup
 	scripts/build-lambdas.sh $(LOCAL_LAMBDA_PROFILE)
 	localstack/docker-up.sh
@@ -50,11 +52,16 @@ docker-down:
 # directory and S3 server) checked by PyIceberg, the built Lambda artifacts under AWS's
 # runtime interface emulator, the host Lambda executor inside LocalStack, and the deployed
 # stack on LocalStack end to end.
+#
+# The zips and the tests come from one build: the `ci` profile for x86_64, linked by the host's
+# toolchain (the zips only run on this machine), so the tests reuse the zips' dependencies
+# instead of compiling polars, iceberg and the AWS SDK a second time.
+CI_BUILD = --cargo-profile ci --target x86_64-unknown-linux-gnu
 test: setup lint infra
-	scripts/build-lambdas.sh ci
+	LAMBDA_COMPILER=cargo scripts/build-lambdas.sh ci
 	localstack/host/install.sh
 	localstack/host/.venv/bin/python -m pytest -q localstack/host/tests
-	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) nextest run --workspace --no-fail-fast $(CI_BUILD)
 
 unit:
 	$(CARGO) nextest run --workspace --lib

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Builds the four Lambda artifacts in one workspace build with cargo-lambda (zig links against
-# glibc 2.26, so the binaries run on provided.al2023), as zips under $CARGO_TARGET_DIR/lambda/,
-# and reports each size. Usage: scripts/build-lambdas.sh [cargo profile, default release]
+# an older glibc than the host's: the binaries need GLIBC_2.30 at most, and provided.al2023 has
+# 2.34), as zips under $CARGO_TARGET_DIR/lambda/, and reports each size.
+# Usage: scripts/build-lambdas.sh [cargo profile, default release]
 #   release: thin LTO, stripped (what ships); ci: no LTO, quicker to build (what CI deploys).
+# LAMBDA_COMPILER=cargo links with the host's toolchain instead of zig: for artifacts that only
+# run on this machine (the emulator and LocalStack's host executor in `make test`). Built on
+# Debian 12 they need GLIBC_2.35, so they would not start on provided.al2023. Their build is
+# the one `cargo nextest run --cargo-profile ci --target x86_64-unknown-linux-gnu` makes, so
+# the tests reuse every compiled dependency; zig as the C compiler would make them differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 profile=${1:-release}
+compiler=${LAMBDA_COMPILER:-zig}
 functions=(mock-api extractor transformer gold-builder)
 export PATH="$PWD/.venv/bin:$PATH"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -22,7 +29,7 @@ done
 
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
-cargo lambda build --profile "$profile" --x86-64 --output-format zip "${packages[@]}"
+cargo lambda build --compiler "$compiler" --profile "$profile" --x86-64 --output-format zip "${packages[@]}"
 
 # Sizes as Lambda sees them: the zip uploaded and the bootstrap unpacked (250 MB limit).
 python3 - "$CARGO_TARGET_DIR/lambda" "${functions[@]}" <<'PY'

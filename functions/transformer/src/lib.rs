@@ -60,7 +60,10 @@ async fn read_classified(lake: &Lake, manifest: &Manifest) -> Result<DataFrame> 
                 Ok::<_, TransformError>(transform::classify(records.lazy()).collect()?)
             })
             .await
-            .map_err(|e| TransformError::DataQuality(format!("reading {}: {e}", part.key)))?
+            .map_err(|source| TransformError::Task {
+                what: format!("reading {}", part.key),
+                source,
+            })?
         })
         .buffered(4)
         .try_collect()

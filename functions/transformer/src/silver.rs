@@ -164,12 +164,15 @@ async fn merge_entities(
     reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
     let key = def.require_key()?;
+    // Conformed twice: `reduce` needs the table's types, and may move a column (customers
+    // appends first_order_date), where stacking with the table's rows needs its order.
     let batch = tokio::task::spawn_blocking(move || {
         conform(reduce(&conform(rows, def).collect()?)?.lazy(), def).collect()
     })
     .await
-    .map_err(|e| {
-        PolarsError::ComputeError(format!("reducing the batch's {}: {e}", def.name).into())
+    .map_err(|source| TransformError::Task {
+        what: format!("reducing the batch's {}", def.name),
+        source,
     })??;
     commit_run::<TransformError>(&deps.warehouse, def, run_id, &deps.retry, async |table| {
         let live = live_files(table).await?;
