@@ -29,6 +29,38 @@ done
 
 packages=()
 for f in "${functions[@]}"; do packages+=(-p "$f"); done
+
+# With the host toolchain this build is also the tests' (Makefile: CI_BUILD), as long as the
+# workspace's tests (the CLI, dev-dependencies) add no feature to a dependency of the Lambdas:
+# one that did would compile that crate and everything above it (polars, say) a second time.
+if [ "$compiler" = cargo ]; then
+    features() {
+        cargo tree --target x86_64-unknown-linux-gnu -f '{p} {f}' --prefix none "$@" |
+            sed 's/ (\*)$//' | sort -u
+    }
+    python3 - <(features "${packages[@]}" -e normal,build) \
+        <(features --workspace -e normal,build,dev) <<'PY'
+import sys
+def features(path):
+    """{"name version": {feature list, ...}} of the registry crates in a `cargo tree` listing."""
+    found = {}
+    for line in filter(str.strip, open(path)):  # blank lines part the trees of -p roots
+        name, version, rest = (line.rstrip("\n").split(" ", 2) + [""])[:3]
+        if not rest.startswith("(/"):  # workspace members are compiled anyway
+            found.setdefault(f"{name} {version}", set()).add(rest.removeprefix("(proc-macro) "))
+    return found
+lambdas, tests = features(sys.argv[1]), features(sys.argv[2])
+if not lambdas or not tests:
+    sys.exit("build-lambdas: cargo tree listed no dependencies (see its error above)")
+changed = [f"  {crate}: {sorted(lambdas[crate])} -> {sorted(tests[crate])}"
+           for crate in sorted(lambdas) if tests.get(crate) != lambdas[crate]]
+if changed:
+    sys.exit("build-lambdas: the tests would enable other features of the Lambdas' dependencies,\n"
+             "so `make test` would build them twice; give the workspace's entries the features\n"
+             "the Lambdas use (Cargo.toml):\n" + "\n".join(changed))
+PY
+fi
+
 cargo lambda build --compiler "$compiler" --profile "$profile" --x86-64 --output-format zip "${packages[@]}"
 
 # Sizes as Lambda sees them: the zip uploaded and the bootstrap unpacked (250 MB limit).
