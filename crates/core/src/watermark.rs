@@ -50,15 +50,11 @@ pub async fn advance(lake: &Lake, previous: Option<&Versioned>, next: &Watermark
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Error, store::LakeLocation};
+    use crate::{Error, store::temp_lake};
 
     #[tokio::test]
     async fn only_one_of_two_racing_runs_advances() {
-        let dir = tempfile::tempdir().unwrap();
-        let lake = Lake::open(
-            LakeLocation::parse(dir.path().to_str().unwrap(), Default::default()).unwrap(),
-        )
-        .unwrap();
+        let (_dir, lake) = temp_lake();
         assert!(current(&lake).await.unwrap().is_none());
         let wm = |h: i64| Watermark {
             high_water: DateTime::from_timestamp(h, 0).unwrap(),
