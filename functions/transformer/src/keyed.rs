@@ -12,7 +12,6 @@ use std::hash::BuildHasher;
 
 use hashbrown::{HashTable, hash_table::Entry};
 use polars::prelude::*;
-use polars_arrow::array::Utf8ViewArray;
 
 use crate::cores::on_each_core;
 
@@ -52,14 +51,10 @@ where
         read,
         |rows| -> Vec<Vec<Keyed<'a, R>>> {
             (0..PARTITIONS)
-                .map(|_| Vec::with_capacity(rows / PARTITIONS + 1))
+                .map(|_| Vec::with_capacity(partition_capacity(rows)))
                 .collect()
         },
-        |partitions, row| {
-            // Bits neither a table's bucket index (low) nor its tag (top 7) uses, so the keys
-            // of one partition still spread over its table.
-            partitions[(row.hash >> 48) as usize % PARTITIONS].push(row);
-        },
+        |partitions, row| partitions[partition_of(row.hash)].push(row),
     )?;
     let settled = on_each_core(|worker, workers| {
         (worker..PARTITIONS)
@@ -72,6 +67,21 @@ where
             .collect::<Vec<T>>()
     })?;
     Ok(settled.into_iter().flatten().collect())
+}
+
+/// The partition of a key's hash: bits neither a table's bucket index (low) nor its tag (top
+/// 7) uses, so the keys of one partition still spread over its table.
+fn partition_of(hash: u64) -> usize {
+    (hash >> 48) as usize % PARTITIONS
+}
+
+/// Room for one partition's share of `rows` scattered by hash: the mean and five standard
+/// deviations more, so that no partition grows. At exactly the mean, about half the partitions
+/// outgrew it by a few rows and were copied whole into one twice the size (a fifth of the
+/// page faults of settling a day-0 batch).
+fn partition_capacity(rows: usize) -> usize {
+    let mean = rows / PARTITIONS + 1;
+    mean + 5 * mean.isqrt() + 16
 }
 
 /// Runs `fold` on the rows of `keys` in one table per core, each over a contiguous share of
@@ -116,15 +126,16 @@ fn on_each_share<'a, R, S: Send>(
     start: impl Fn(usize) -> S + Sync,
     visit: impl Fn(&mut S, Keyed<'a, R>) + Sync,
 ) -> PolarsResult<Vec<S>> {
-    let keys = one_chunk(keys)?;
     let hasher = PlRandomState::default();
     let rows = keys.len();
     on_each_core(|worker, workers| {
         let (first, end) = (rows * worker / workers, rows * (worker + 1) / workers);
         let mut state = start(end - first);
+        let mut keys = keys_from(keys, first);
         let mut row = first;
         read(first as i64, end - first, &mut |value| {
-            if let (Some(key), Some(value)) = (keys.get(row), value) {
+            // The key is read for every row, taken or not, to stay at the row `read` is at.
+            if let (Some(Some(key)), Some(value)) = (keys.next(), value) {
                 let hash = hasher.hash_one(key);
                 let row = row as IdxSize;
                 visit(
@@ -143,13 +154,15 @@ fn on_each_share<'a, R, S: Send>(
     })
 }
 
-/// The string data of `keys`, which must come in one chunk so a row's key is found by number.
-fn one_chunk(keys: &StringChunked) -> PolarsResult<&Utf8ViewArray> {
-    let chunks: Vec<&Utf8ViewArray> = keys.downcast_iter().collect();
-    match chunks[..] {
-        [keys] => Ok(keys),
-        _ => polars_bail!(ComputeError: "keys must come in one chunk, not {}", chunks.len()),
-    }
+/// The keys of rows `first..` of `keys`, across its chunks (one per raw part). Read where they
+/// lie: rechunking a batch's order ids first copied a million views.
+fn keys_from(keys: &StringChunked, first: usize) -> impl Iterator<Item = Option<&str>> {
+    let mut skip = first;
+    keys.downcast_iter().flat_map(move |chunk| {
+        let from = skip.min(chunk.len());
+        skip -= from;
+        (from..chunk.len()).map(move |i| chunk.get(i))
+    })
 }
 
 /// A hash table of one partition's keys, each with the pass's state for it.
@@ -363,10 +376,34 @@ pub(crate) mod tests {
         stamps: &[Option<i64>],
         least: Option<&[i32]>,
     ) -> Vec<(IdxSize, Option<i32>)> {
-        let keys = StringChunked::from_iter(keys.iter().copied());
+        latest_of(
+            &StringChunked::from_iter(keys.iter().copied()),
+            stamps,
+            least,
+        )
+    }
+
+    /// `keys` as a column of four chunks of uneven lengths, as a batch stacks its parts; one
+    /// chunk ends a few rows after the second core's share begins.
+    fn in_chunks(keys: &[Option<&str>]) -> StringChunked {
+        let ends = [0, 1, 8, keys.len() / 2 + 3, keys.len()];
+        let mut chunks = ends
+            .windows(2)
+            .map(|w| StringChunked::from_iter(keys[w[0]..w[1]].iter().copied()));
+        let mut column = chunks.next().unwrap();
+        chunks.for_each(|chunk| column.append(&chunk).unwrap());
+        assert_eq!(column.chunks().len(), 4);
+        column
+    }
+
+    fn latest_of(
+        keys: &StringChunked,
+        stamps: &[Option<i64>],
+        least: Option<&[i32]>,
+    ) -> Vec<(IdxSize, Option<i32>)> {
         let stamps = Int64Chunked::from_iter(stamps.iter().copied());
         let least = least.map(|l| Int32Chunked::from_slice("least".into(), l));
-        latest_rows(&keys, &stamps, least.as_ref()).unwrap()
+        latest_rows(keys, &stamps, least.as_ref()).unwrap()
     }
 
     #[test]
@@ -410,6 +447,21 @@ pub(crate) mod tests {
         assert_eq!(without, [(0, None)]);
     }
 
+    #[test]
+    fn no_partition_outgrows_its_room() {
+        let hasher = PlRandomState::default();
+        for rows in [1_000, 50_000, 500_000] {
+            let mut counts = [0; PARTITIONS];
+            for i in 0..rows {
+                let hash = hasher.hash_one(format!("ORD-{i:09}").as_str());
+                counts[partition_of(hash)] += 1;
+            }
+            let most = counts.into_iter().max().unwrap();
+            assert!(most <= partition_capacity(rows), "{most} of {rows} rows");
+            assert!(most > rows / PARTITIONS, "the hash spreads the rows");
+        }
+    }
+
     fn count_key<'a>(table: &mut Table<'a, ()>, row: &Keyed<'a, ()>) {
         if let Err(new) = table.state(row) {
             new.insert(());
@@ -445,6 +497,8 @@ pub(crate) mod tests {
             let stamps: Vec<Option<i64>> = rows.iter().map(|r| Some(r.1)).collect();
             let least: Vec<i32> = rows.iter().map(|r| r.2).collect();
             let got = latest(&keys, &stamps, Some(&least));
+            // Read across chunks, the keys give the same rows.
+            assert_eq!(latest_of(&in_chunks(&keys), &stamps, Some(&least)), got);
 
             let mut want: std::collections::BTreeMap<&str, (usize, i64, i32)> = Default::default();
             for (i, (key, stamp, day)) in rows.iter().enumerate() {

@@ -231,9 +231,9 @@ fn latest_rows(
     key: &str,
     least: Option<&Int32Chunked>,
 ) -> PolarsResult<Vec<(IdxSize, Option<i32>)>> {
-    let keys = frame.column(key)?.str()?.rechunk();
+    let keys = frame.column(key)?.str()?;
     let stamps = frame.column("updated_at")?.to_physical_repr();
-    keyed::latest_rows(&keys, stamps.i64()?, least)
+    keyed::latest_rows(keys, stamps.i64()?, least)
 }
 
 fn numbers(latest: &[(IdxSize, Option<i32>)]) -> IdxCa {

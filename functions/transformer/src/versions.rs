@@ -75,8 +75,7 @@ struct Found {
 /// updated_at (two valid records of an order never share one: the later is a repeat). A record
 /// without an order_id or an updated_at is already refused, so takes no part.
 pub fn settle(classified: &DataFrame) -> PolarsResult<Settled> {
-    // One chunk, so that each record's id is found by its number.
-    let ids = classified.column("order_id")?.str()?.rechunk();
+    let ids = classified.column("order_id")?.str()?;
     let stamps = classified
         .column(&parsed("updated_at"))?
         .datetime()?
@@ -94,7 +93,7 @@ pub fn settle(classified: &DataFrame) -> PolarsResult<Settled> {
             }));
         }
     };
-    let found = keyed::group(&ids, read, settle_partition)?;
+    let found = keyed::group(ids, read, settle_partition)?;
 
     let mut settled: Vec<Option<i32>> = codes.iter().collect();
     let duplicate = reason_code(REASONS.len() - 1);
