@@ -458,8 +458,11 @@ pub(crate) mod tests {
             }
             let most = counts.into_iter().max().unwrap();
             assert!(most <= partition_capacity(rows), "{most} of {rows} rows");
-            assert!(most > rows / PARTITIONS, "the hash spreads the rows");
         }
+        // And the room is not bought with much memory: a core's share of a day-0 batch gets
+        // less than an eighth more than its mean.
+        let (rows, room) = (500_000, partition_capacity(500_000));
+        assert!(room < rows / PARTITIONS * 9 / 8, "{room} for {rows} rows");
     }
 
     fn count_key<'a>(table: &mut Table<'a, ()>, row: &Keyed<'a, ()>) {
