@@ -6,6 +6,7 @@ usage: check_tables.py <warehouse-uri> <expected.json>
 S3 settings come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
 Exits non-zero with every failed check listed.
 """
+import datetime
 import json
 import os
 import sys
@@ -33,6 +34,10 @@ def properties():
         props["s3.region"] = os.environ.get("AWS_REGION", "us-east-1")
         props["s3.force-virtual-addressing"] = "false"
     return props
+
+
+TABLES = ["orders_transformed", "customers_transformed", "products_transformed", "orders_quarantine",
+          "fact_sales", "dim_customers", "dim_products", "dim_dates"]
 
 
 def load(warehouse, name):
@@ -65,12 +70,10 @@ def check_pruned_reads(name, table, full):
         check(got == expected, f"{name}: filtered read {label} returned {len(got)} rows, full scan {len(expected)}")
 
 
-def raw_records(warehouse):
-    """Every record of the lake's raw parts (a sibling of the warehouse), each field as the text
-    it was sent: a string's content, a number's token as written, true/false; null is None."""
-    root = warehouse[: -len("/warehouse")]
-    if root.startswith("s3://"):
-        # The S3 settings PyIceberg reads the tables with.
+def filesystem(uri):
+    """A pyarrow filesystem for a lake URI (S3 with the settings PyIceberg reads the tables
+    with, or local) and the path in it."""
+    if uri.startswith("s3://"):
         props = properties()
         endpoint = props.get("s3.endpoint", "")
         fs = pafs.S3FileSystem(
@@ -79,9 +82,14 @@ def raw_records(warehouse):
             access_key=props.get("s3.access-key-id"),
             secret_key=props.get("s3.secret-access-key"),
             region=props.get("s3.region"))
-        base = root[len("s3://"):]
-    else:
-        fs, base = pafs.LocalFileSystem(), root
+        return fs, uri[len("s3://"):]
+    return pafs.LocalFileSystem(), uri
+
+
+def raw_records(warehouse):
+    """Every record of the lake's raw parts (a sibling of the warehouse), each field as the text
+    it was sent: a string's content, a number's token as written, true/false; null is None."""
+    fs, base = filesystem(warehouse[: -len("/warehouse")])
     text = lambda v: v if v is None or isinstance(v, str) else ("true" if v else "false")
     records = []
     for info in fs.get_file_info(pafs.FileSelector(f"{base}/raw", recursive=True)):
@@ -124,27 +132,63 @@ def check_entity(warehouse, silver_name, dim_name, key, referenced):
     return set(dim[key].to_pylist()), silver
 
 
-def check_customers_from_orders(customers, orders):
-    """customers_transformed holds each customer's attributes as its orders carry them, and the
-    earliest order date over every batch (an order's date never changes between its versions,
-    so the earliest over the silver orders is the earliest over all that were delivered)."""
-    attributes = ["customer_name", "customer_email", "customer_country", "customer_segment"]
-    want, changed = {}, set()
-    for r in orders.select(["customer_id", "order_date", *attributes]).to_pylist():
-        seen = want.setdefault(r["customer_id"], dict(r))
-        seen["order_date"] = min(seen["order_date"], r["order_date"])
-        if any(seen[a] != r[a] for a in attributes):
-            changed.add(r["customer_id"])
-    check(not changed, f"source: {len(changed)} customers changed attributes, e.g. "
-          f"{sorted(changed)[:3]}; the attribute check below proves less")
-    have = {r["customer_id"]: r for r in customers.to_pylist()}
-    have_first = lambda c: have.get(c, {}).get("first_order_date")
-    wrong_first = [c for c, w in want.items() if have_first(c) != w["order_date"]]
-    check(not wrong_first, f"customers_transformed: {len(wrong_first)} of {len(want)} customers "
-          f"without their earliest order date, e.g. {wrong_first[:3]}")
-    wrong = [c for c, w in want.items() if any(have.get(c, {}).get(a) != w[a] for a in attributes)]
-    check(not wrong, f"customers_transformed: {len(wrong)} customers whose attributes are not "
-          f"their orders', e.g. {wrong[:3]}")
+def latest_rows(orders, key, columns):
+    """key -> the values of `columns` in the silver order row with the latest updated_at, and the
+    keys whose latest rows (several at the same updated_at) disagree."""
+    latest, ties = {}, set()
+    for r in orders.select([key, "updated_at", *columns]).to_pylist():
+        seen = latest.get(r[key])
+        if seen is None or r["updated_at"] > seen["updated_at"]:
+            latest[r[key]] = r
+        elif r["updated_at"] == seen["updated_at"] and any(r[c] != seen[c] for c in columns):
+            ties.add(r[key])
+    return {k: tuple(r[c] for c in columns) for k, r in latest.items()}, ties
+
+
+def check_entity_from_orders(name, entity, orders, key, attributes, changed):
+    """An entity table holds each key's attributes as its latest order carries them: a record
+    carries its customer's and product's attributes as they were at its updated_at, and every
+    version a later one replaced was older, so the latest silver row has the entity's latest."""
+    want, ties = latest_rows(orders, key, attributes)
+    check(not ties, f"{name}: {len(ties)} keys whose latest orders disagree, e.g. {sorted(ties)[:3]}")
+    have = {r[key]: tuple(r[a] for a in attributes) for r in entity.select([key, *attributes]).to_pylist()}
+    wrong = [k for k, w in want.items() if have.get(k) != w]
+    check(not wrong, f"{name}: {len(wrong)} of {len(want)} keys whose attributes are not their latest "
+          f"order's, e.g. {[(k, have.get(k), want[k]) for k in wrong[:2]]}")
+    check(changed > 0, f"source: no {name} changed attributes; the attribute check proves less")
+
+
+def check_first_order_dates(customers, orders, moved):
+    """first_order_date is the earliest order date delivered for the customer. Without a moved
+    order that is the earliest over its silver orders; an update that moved an order's date may
+    have been delivered after the version with its first date, which then still counts, so the
+    first date lies between the earliest creation date and the earliest current date."""
+    earliest, created = {}, {}
+    for r in orders.select(["customer_id", "order_id", "order_date"]).to_pylist():
+        c = r["customer_id"]
+        earliest[c] = min(earliest.get(c, r["order_date"]), r["order_date"])
+        first = datetime.date.fromisoformat(moved[r["order_id"]]) if r["order_id"] in moved else r["order_date"]
+        created[c] = min(created.get(c, first), first)
+    have = {r["customer_id"]: r["first_order_date"] for r in customers.to_pylist()}
+    wrong = [c for c in earliest
+             if have.get(c) is None or not created[c] <= have[c] <= earliest[c]]
+    check(not wrong, f"customers_transformed: {len(wrong)} of {len(earliest)} customers without "
+          f"their earliest order date, e.g. {[(c, have.get(c), created[c], earliest[c]) for c in wrong[:3]]}")
+
+
+def check_version_hints(warehouse, names):
+    """Each table's version-hint.text names its newest metadata version, which readers that go
+    by the hint (StaticTable from a table directory, DuckDB, Spark's Hadoop catalog) load."""
+    fs, base = filesystem(warehouse)
+    for name in names:
+        metadata = f"{base}/lakehouse_db/{name}/metadata"
+        versions = [int(i.base_name[1:-len(".metadata.json")])
+                    for i in fs.get_file_info(pafs.FileSelector(metadata))
+                    if i.base_name.startswith("v") and i.base_name.endswith(".metadata.json")]
+        with fs.open_input_stream(f"{metadata}/version-hint.text") as f:
+            hint = int(f.read().decode().strip())
+        check(versions and hint == max(versions),
+              f"{name}: version-hint.text says {hint}, newest metadata is v{max(versions, default=None)}")
 
 
 def main():
@@ -165,6 +209,11 @@ def main():
     check(not wrong, f"silver: {len(wrong)} orders without their latest status, e.g. {wrong[:3]}")
     updated = sum(1 for s in valid.values() if s != "placed")
     check(updated > 0, "source had no updated orders; the status check proves nothing")
+    dates = dict(zip(ids, (d.isoformat() for d in orders["order_date"].to_pylist())))
+    moved_dates = [o for o, d in expected["order_dates"].items() if dates.get(o) != d]
+    check(not moved_dates, f"silver: {len(moved_dates)} orders not on their latest order_date, "
+          f"e.g. {[(o, dates.get(o), expected['order_dates'][o]) for o in moved_dates[:3]]}")
+    check(len(expected["moved_orders"]) > 0, "source moved no order's date; the date check proves less")
     years = pc.year(orders["order_date"]).to_pylist()
     check(years == orders["order_year"].to_pylist(), "silver: order_year disagrees with order_date")
     months = pc.month(orders["order_date"]).to_pylist()
@@ -189,13 +238,22 @@ def main():
     check(set(fids) == set(valid), f"fact_sales: {len(set(fids))} orders, source has {len(valid)} valid")
     fstatus = dict(zip(fids, fact["status"].to_pylist()))
     check(all(fstatus.get(o) == s for o, s in valid.items()), "fact_sales: stale statuses")
+    fdates = dict(zip(fids, (d.isoformat() for d in fact["order_date"].to_pylist())))
+    check(fdates == dates, "fact_sales: order dates differ from silver's")
 
     customers, customers_table = check_entity(
         warehouse, "customers_transformed", "dim_customers", "customer_id",
         {r["customer_id"] for r in orders.select(["customer_id"]).to_pylist()})
-    check_customers_from_orders(customers_table, orders)
-    products, _ = check_entity(warehouse, "products_transformed", "dim_products", "product_id",
-                               {r["product_id"] for r in orders.select(["product_id"]).to_pylist()})
+    check_entity_from_orders("customers_transformed", customers_table, orders, "customer_id",
+                             ["customer_name", "customer_email", "customer_country", "customer_segment"],
+                             expected["changed_customers"])
+    check_first_order_dates(customers_table, orders, expected["moved_orders"])
+    products, products_table = check_entity(
+        warehouse, "products_transformed", "dim_products", "product_id",
+        {r["product_id"] for r in orders.select(["product_id"]).to_pylist()})
+    check_entity_from_orders("products_transformed", products_table, orders, "product_id",
+                             ["product_name", "product_category", "unit_price"],
+                             expected["changed_products"])
     dates = set(load(warehouse, "dim_dates").scan().to_arrow()["date_key"].to_pylist())
     orphans = [
         ("customer", sum(1 for c in fact["customer_id"].to_pylist() if c not in customers)),
@@ -207,6 +265,7 @@ def main():
 
     check_pruned_reads("orders_transformed", orders_t, orders)
     check_pruned_reads("fact_sales", fact_t, fact)
+    check_version_hints(warehouse, TABLES)
 
     print(f"pyiceberg: silver {len(ids)} orders ({updated} updated), fact {len(fids)}, "
           f"quarantine {quarantine.num_rows}, dims {len(customers)}/{len(products)}/{len(dates)}")

@@ -5,7 +5,7 @@ use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use lakehouse_core::{Lake, layout, report::RunReport, runid::RunId};
 use lakehouse_tables::{
     Warehouse,
-    commit::{RUN_ID_KEY, live_files},
+    live::{RUN_ID_KEY, live_files},
     schemas::ALL,
 };
 use polars::{prelude::*, sql::SQLContext};
@@ -96,7 +96,7 @@ pub async fn tables(warehouse: &Warehouse) -> Result<()> {
             continue;
         };
         any = true;
-        let files = live_files(&table).await?;
+        let files = live_files(&table, None).await?;
         let metadata = table.metadata();
         let last_run = metadata
             .current_snapshot(None)?

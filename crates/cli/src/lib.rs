@@ -4,4 +4,5 @@
 pub mod bench;
 pub mod inspect;
 pub mod pipeline;
+pub mod soak;
 pub mod source;

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakehouse_cli::{
-    bench, inspect, pipeline,
+    bench, inspect, pipeline, soak,
     source::{self, SourceArgs},
 };
 use lakehouse_core::{
@@ -59,6 +59,8 @@ enum Command {
     Report { run_id: Option<String> },
     /// Measure each stage's throughput and memory on a fresh lake.
     Bench(bench::BenchArgs),
+    /// Run many incremental rounds on one lake, printing each few rounds' time and the lake's size.
+    Soak(soak::SoakArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -131,7 +133,7 @@ async fn run(lake_location: &str, args: RunArgs) -> Result<()> {
         let run_id = RunId::parse(resume)?;
         let mode = pipeline::mode_of(&lake, &run_id).await?;
         let round = pipeline.round(mode, Some(run_id)).await?;
-        inspect::print_report(&round.report);
+        print_round(&round);
         return Ok(());
     }
 
@@ -162,21 +164,24 @@ async fn run(lake_location: &str, args: RunArgs) -> Result<()> {
     let step = Duration::seconds((round_hours * 3600.0) as i64);
     for mode in modes {
         if let Some(local) = &local {
-            let last = watermark::current(&lake)
-                .await?
-                .map(|v| v.watermark.high_water);
-            let now = match (mode, last) {
-                (Mode::Full, Some(last)) => last.max(config.day0_end()),
-                (Mode::Full, None) => config.day0_end(),
-                (Mode::Incremental, Some(last)) => last + step,
-                (Mode::Incremental, None) => bail!("no watermark: run a full load first"),
-            };
-            local.set_now(now);
+            local.advance_for(&lake, mode, step).await?;
         }
         let round = pipeline.round(mode, None).await?;
-        inspect::print_report(&round.report);
+        print_round(&round);
     }
     Ok(())
+}
+
+/// The reports of a round: the earlier runs it finished first, then its own.
+fn print_round(round: &pipeline::Round) {
+    for earlier in &round.finished {
+        println!(
+            "finished run {}, which had landed and not finished",
+            earlier.run_id
+        );
+        inspect::print_report(earlier);
+    }
+    inspect::print_report(&round.report);
 }
 
 async fn serve_api(args: ApiArgs) -> Result<()> {
@@ -238,5 +243,6 @@ async fn cli_main() -> Result<()> {
             inspect::report(&lake, run_id.map(|r| RunId::parse(&r)).transpose()?).await
         }
         Command::Bench(args) => bench::run(args).await,
+        Command::Soak(args) => soak::run(args).await,
     }
 }

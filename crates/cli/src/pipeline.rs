@@ -1,5 +1,6 @@
 //! One pipeline round, stage after stage, in-process: the same chain the state machine runs
-//! (extract -> nothing new? stop -> transform -> gold).
+//! (extract -> the earlier runs left open, each transform -> gold -> nothing new? stop ->
+//! transform -> gold), under one lease owner for the whole process.
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +8,9 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use lakehouse_core::{
     Lake,
-    contracts::{ExtractInput, ExtractOutput, GoldOutput, Mode, TransformOutput},
+    contracts::{ExtractInput, ExtractOutput, GoldOutput, LeaseHolder, Mode, TransformOutput},
     layout,
+    lease::LeaseConfig,
     report::{self, RunReport},
     runid::RunId,
 };
@@ -21,6 +23,8 @@ pub struct Pipeline {
     pub extract: extractor::Deps,
     pub transform: transformer::Deps,
     pub gold: gold_builder::Deps,
+    /// Who this process's runs hold the lake's lease as.
+    pub owner: String,
     pub quiet: bool,
     /// Called with (stage, started?) around each stage; the benchmark measures memory with it.
     pub observer: Option<StageObserver>,
@@ -28,6 +32,8 @@ pub struct Pipeline {
 
 #[derive(Debug)]
 pub struct Round {
+    /// Earlier runs that had landed and not finished, finished first (their reports).
+    pub finished: Vec<RunReport>,
     pub extract: ExtractOutput,
     pub transform: Option<TransformOutput>,
     pub gold: Option<GoldOutput>,
@@ -36,18 +42,36 @@ pub struct Round {
     pub timings: [Duration; 3],
 }
 
+/// How long the CLI waits for a lease another run holds, unless `LAKEHOUSE_LEASE_WAIT_SECONDS`
+/// says otherwise: long enough for a day-0 load of a few million orders to finish.
+const CLI_LEASE_WAIT: Duration = Duration::from_secs(300);
+
 impl Pipeline {
     pub async fn new(lake: Lake, api_url: &str, quiet: bool) -> Result<Self> {
         let config = extractor::Config::new(api_url).with_env_overrides()?;
-        let tables = lakehouse_tables::StageDeps::new(lake.clone()).await?;
+        let lease = LeaseConfig::from_env_or(LeaseConfig {
+            wait: CLI_LEASE_WAIT,
+            ..LeaseConfig::default()
+        })?;
+        let tables = lakehouse_tables::StageDeps::new(lake.clone(), lease.clone()).await?;
+        let random = uuid::Uuid::new_v4().simple().to_string();
         Ok(Pipeline {
-            extract: extractor::Deps::new(lake.clone(), config).await?,
+            extract: extractor::Deps::new(lake.clone(), config, lease).await?,
             transform: tables.clone(),
             gold: tables,
+            owner: format!("cli-{}-{}", std::process::id(), &random[..8]),
             lake,
             quiet,
             observer: None,
         })
+    }
+
+    /// The same pipeline with another lease configuration for all its stages.
+    pub fn with_lease(mut self, lease: LeaseConfig) -> Self {
+        self.extract.lease = lease.clone();
+        self.transform.lease = lease.clone();
+        self.gold.lease = lease;
+        self
     }
 
     fn observe(&self, stage: &str, started: bool) {
@@ -68,68 +92,97 @@ impl Pipeline {
         bar
     }
 
+    /// Extracts a batch (or finds the landed batch of `run_id`), finishes the earlier runs
+    /// the ledger has open, then takes the batch through transform and gold.
     pub async fn round(&self, mode: Mode, run_id: Option<RunId>) -> Result<Round> {
         let mut timings = [Duration::ZERO; 3];
 
         let bar = self.spinner(format!("extract ({mode})"));
         let t = Instant::now();
         self.observe("extract", true);
-        let extract = extractor::run(ExtractInput { mode, run_id }, &self.extract)
+        let input = ExtractInput {
+            mode,
+            run_id,
+            lease: Some(LeaseHolder {
+                owner: self.owner.clone(),
+            }),
+        };
+        let extract = extractor::run(input, &self.extract)
             .await
             .context("extract stage failed")?;
         self.observe("extract", false);
         timings[0] = t.elapsed();
         bar.finish_and_clear();
-        let run_id = extract.run_id.clone();
+
+        let mut finished = Vec::new();
+        for pending in &extract.pending {
+            let bar = self.spinner(format!("finish earlier run {}", pending.run_id));
+            let (_, gold) = self.finish(pending.clone(), None).await?;
+            finished.push(self.report_of(&pending.run_id, gold.as_ref()).await?);
+            bar.finish_and_clear();
+        }
 
         let (mut transform, mut gold) = (None, None);
         if extract.records > 0 {
-            let bar = self.spinner(format!("transform {} records", extract.records));
-            let t = Instant::now();
-            self.observe("transform", true);
-            let out = transformer::run(extract.clone(), &self.transform)
-                .await
-                .with_context(|| {
-                    format!(
-                        "transform stage of run {run_id} failed; re-run it with --resume {run_id}"
-                    )
-                })?;
-            self.observe("transform", false);
-            timings[1] = t.elapsed();
-            bar.finish_and_clear();
-
-            let bar = self.spinner("build gold".into());
-            let t = Instant::now();
-            self.observe("gold", true);
-            gold = Some(
-                gold_builder::run(out.clone(), &self.gold)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "gold stage of run {run_id} failed; re-run it with --resume {run_id}"
-                        )
-                    })?,
-            );
-            self.observe("gold", false);
-            timings[2] = t.elapsed();
-            bar.finish_and_clear();
-            transform = Some(out);
+            (transform, gold) = self.finish(extract.clone(), Some(&mut timings)).await?;
         }
-        // The gold stage assembles the report as its last step; without it, the runner does.
-        let report = match &gold {
-            Some(out) => self.lake.get_json(&out.report_key).await?,
-            None => None,
-        };
-        let report = match report {
-            Some(report) => report,
-            None => report::assemble(&self.lake, &run_id).await?,
-        };
+        let report = self.report_of(&extract.run_id, gold.as_ref()).await?;
         Ok(Round {
+            finished,
             extract,
             transform,
             gold,
             report,
             timings,
+        })
+    }
+
+    /// Transform then gold for a landed batch; `timings` gets their wall times.
+    async fn finish(
+        &self,
+        landed: ExtractOutput,
+        mut timings: Option<&mut [Duration; 3]>,
+    ) -> Result<(Option<TransformOutput>, Option<GoldOutput>)> {
+        let run_id = landed.run_id.clone();
+        let bar = self.spinner(format!("transform {} records", landed.records));
+        let t = Instant::now();
+        self.observe("transform", true);
+        let out = transformer::run(landed, &self.transform)
+            .await
+            .with_context(|| {
+                format!("transform stage of run {run_id} failed; the next run finishes it (or --resume {run_id})")
+            })?;
+        self.observe("transform", false);
+        if let Some(timings) = timings.as_deref_mut() {
+            timings[1] = t.elapsed();
+        }
+        bar.finish_and_clear();
+
+        let bar = self.spinner("build gold".into());
+        let t = Instant::now();
+        self.observe("gold", true);
+        let gold = gold_builder::run(out.clone(), &self.gold)
+            .await
+            .with_context(|| {
+                format!("gold stage of run {run_id} failed; the next run finishes it (or --resume {run_id})")
+            })?;
+        self.observe("gold", false);
+        if let Some(timings) = timings {
+            timings[2] = t.elapsed();
+        }
+        bar.finish_and_clear();
+        Ok((Some(out), Some(gold)))
+    }
+
+    /// The run's report: the one its gold stage assembled, else assembled now.
+    async fn report_of(&self, run_id: &RunId, gold: Option<&GoldOutput>) -> Result<RunReport> {
+        let report = match gold {
+            Some(out) => self.lake.get_json(&out.report_key).await?,
+            None => None,
+        };
+        Ok(match report {
+            Some(report) => report,
+            None => report::assemble(&self.lake, run_id).await?,
         })
     }
 }

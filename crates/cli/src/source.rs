@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use lakehouse_core::Lake;
+use lakehouse_core::{Lake, contracts::Mode, watermark};
 use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, serve_on_loopback};
 use tokio::task::JoinHandle;
 
@@ -35,6 +35,23 @@ impl LocalSource {
 
     pub fn set_now(&self, now: DateTime<Utc>) {
         self.state.clock.set(now);
+    }
+
+    /// Moves the simulated clock for the next load of `lake`: to the end of the history for a
+    /// full load (or the watermark, if later), `step` past the watermark for an incremental one.
+    pub async fn advance_for(&self, lake: &Lake, mode: Mode, step: chrono::Duration) -> Result<()> {
+        let day0 = self.state.store.config().day0_end();
+        let last = watermark::current(lake)
+            .await?
+            .map(|v| v.watermark.high_water);
+        let now = match (mode, last) {
+            (Mode::Full, Some(last)) => last.max(day0),
+            (Mode::Full, None) => day0,
+            (Mode::Incremental, Some(last)) => last + step,
+            (Mode::Incremental, None) => bail!("no watermark: run a full load first"),
+        };
+        self.set_now(now);
+        Ok(())
     }
 }
 
@@ -80,6 +97,12 @@ pub struct SourceArgs {
     /// Share of orders updated after creation, 0 to 1 [default: 0.10].
     #[arg(long)]
     pub update_share: Option<f64>,
+    /// Share of updates that also move the order to the day of the update, 0 to 1 [default: 0.05].
+    #[arg(long)]
+    pub date_move_share: Option<f64>,
+    /// Share of customers, and of products, whose attributes change once, 0 to 1 [default: 0.02].
+    #[arg(long)]
+    pub change_share: Option<f64>,
 }
 
 impl SourceArgs {
@@ -89,6 +112,8 @@ impl SourceArgs {
             || self.seed.is_some()
             || self.bad_share.is_some()
             || self.update_share.is_some()
+            || self.date_move_share.is_some()
+            || self.change_share.is_some()
     }
 
     pub fn config(&self) -> StoreConfig {
@@ -102,6 +127,8 @@ impl SourceArgs {
             customers: (orders / 5).clamp(100, d.customers * 10),
             bad_share: self.bad_share.unwrap_or(d.bad_share),
             update_share: self.update_share.unwrap_or(d.update_share),
+            date_move_share: self.date_move_share.unwrap_or(d.date_move_share),
+            change_share: self.change_share.unwrap_or(d.change_share),
             ..d
         }
     }

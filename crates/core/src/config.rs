@@ -34,7 +34,14 @@ pub const ENV_OVERLAP_SECONDS: &str = "LAKEHOUSE_OVERLAP_SECONDS";
 /// Records requested per API page.
 pub const ENV_PAGE_SIZE: &str = "LAKEHOUSE_PAGE_SIZE";
 
+/// Seconds a run's claim on the lake's lease lasts unless renewed (the holder renews it every
+/// third of that while it works).
+pub const ENV_LEASE_SECONDS: &str = "LAKEHOUSE_LEASE_SECONDS";
+/// Seconds a run waits for a lease another run holds before it ends with `LakeBusy`.
+pub const ENV_LEASE_WAIT_SECONDS: &str = "LAKEHOUSE_LEASE_WAIT_SECONDS";
+
 pub const DEFAULT_LAKE: &str = "./lake";
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(60);
 pub const DEFAULT_OVERLAP: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_PAGE_SIZE: usize = 10_000;
 /// The region S3 requests are signed for when none is set: S3 servers other than AWS accept

@@ -48,6 +48,14 @@ impl FromStr for Mode {
     }
 }
 
+/// Who the stages of one run of the pipeline work for, as the lake's lease names it
+/// ([`crate::lease`]): a Step Functions execution, a CLI process. The stages of one owner
+/// pass the lease on to each other; a stage called without one works for its run id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    pub owner: String,
+}
+
 /// Input of the extract stage. Without a run id a new one is made; with one, a run whose
 /// manifest already exists is not extracted again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +63,8 @@ pub struct ExtractInput {
     pub mode: Mode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<RunId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseHolder>,
 }
 
 /// The updated_at window a run extracted: (since, until].
@@ -97,6 +107,25 @@ pub struct ExtractOutput {
     pub window: Window,
     /// False when the run's manifest already existed and nothing was fetched.
     pub extracted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseHolder>,
+    /// Earlier runs that landed a batch and did not finish (`ledger`), oldest first: their
+    /// transform and gold steps come before this run's. Always present, even empty: the state
+    /// machine's Map reads it by path.
+    #[serde(default)]
+    pub pending: Vec<ExtractOutput>,
+}
+
+impl ExtractOutput {
+    /// Who this run works for: the lease holder it was given, else its own run id.
+    pub fn owner(&self) -> String {
+        owner_of(self.lease.as_ref(), &self.run_id)
+    }
+}
+
+/// The lease owner of a stage: its holder if it was given one, else the run id itself.
+pub fn owner_of(lease: Option<&LeaseHolder>, run_id: &RunId) -> String {
+    lease.map_or_else(|| run_id.to_string(), |l| l.owner.clone())
 }
 
 /// What one stage did to one table.
@@ -110,6 +139,35 @@ pub struct TableCommit {
     pub snapshot_id: Option<i64>,
     /// True when a snapshot of this run was already there and nothing was written.
     pub already_committed: bool,
+    /// The day partitions (of a day-partitioned table) the commit replaced or added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<NaiveDate>,
+    /// Commit attempts made: more than one when another writer committed in between.
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+impl TableCommit {
+    /// Marks commits recorded by an earlier attempt of a step, returned again without writing.
+    pub fn mark_replayed(tables: &mut [TableCommit]) {
+        for table in tables {
+            table.already_committed = true;
+        }
+    }
+
+    /// A commit that wrote nothing.
+    pub fn nothing(table: &str) -> Self {
+        TableCommit {
+            table: table.into(),
+            rows_written: 0,
+            files_added: 0,
+            files_removed: 0,
+            snapshot_id: None,
+            already_committed: false,
+            partitions: Vec::new(),
+            attempts: 0,
+        }
+    }
 }
 
 /// Output of the transform stage and input of the gold stage.
@@ -121,9 +179,12 @@ pub struct TransformOutput {
     pub rows_valid: u64,
     pub quarantined: u64,
     pub quarantined_by_reason: BTreeMap<String, u64>,
-    /// Order dates (partitions) this batch touched; gold rebuilds only these.
+    /// Order dates (partitions) this batch changed in silver: the days of its orders and the
+    /// days an order moved away from. Gold rebuilds only these.
     pub touched_dates: Vec<NaiveDate>,
     pub tables: Vec<TableCommit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseHolder>,
 }
 
 /// Output of the gold stage.

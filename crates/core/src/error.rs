@@ -29,6 +29,15 @@ pub enum Error {
     /// Stored data does not match what its manifest promises.
     #[error("data quality: {0}")]
     DataQuality(String),
+    /// Another run holds the lake's lease (`lease`): try again after it ends or expires.
+    #[error("the lake is busy: run {holder} holds it until {until}; try again later")]
+    LakeBusy {
+        holder: String,
+        until: chrono::DateTime<chrono::Utc>,
+    },
+    /// This run's lease expired and another run took the lake over.
+    #[error("run {owner} lost the lake's lease to {taken_by}; its work is left for a later run")]
+    LeaseLost { owner: String, taken_by: String },
 }
 
 impl Error {
@@ -61,6 +70,9 @@ pub enum ErrorKind {
     DataQuality,
     /// A bug or an unexpected state.
     Internal,
+    /// Another run works on the lake: the same input succeeds once it is done (the state
+    /// machine retries this one on a slower schedule than `Retryable`).
+    LakeBusy,
 }
 
 impl ErrorKind {
@@ -70,6 +82,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::DataQuality => "DataQuality",
             ErrorKind::Internal => "Internal",
+            ErrorKind::LakeBusy => "LakeBusy",
         }
     }
 }
@@ -79,6 +92,7 @@ impl Error {
         match self {
             Error::DataQuality(_) => ErrorKind::DataQuality,
             Error::Json { .. } => ErrorKind::DataQuality,
+            Error::LakeBusy { .. } | Error::LeaseLost { .. } => ErrorKind::LakeBusy,
             e if e.is_retryable() => ErrorKind::Retryable,
             Error::Store { .. } => ErrorKind::Internal,
             _ => ErrorKind::InvalidInput,

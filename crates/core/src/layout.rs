@@ -5,6 +5,9 @@
 //! raw/full/<YYYY-MM-DD>/<run_id>/_manifest.json      written after the parts
 //! raw/increment/<YYYY-MM-DD>/<run_id>/...
 //! state/watermark/<seq>.json                         versioned; advanced by create-if-absent
+//! state/ledger/runs/<run_id>/{landed,silver,gold}.json  each run's progress (`ledger`)
+//! state/ledger/open/<run_id>.json                    a run landed and not yet through gold
+//! state/lease/<generation>.json                      who works on the lake (`lease`)
 //! runs/<run_id>/report.json                          the run report
 //! warehouse/lakehouse_db/<table>/                    Iceberg tables (file catalog)
 //! ```
@@ -14,6 +17,8 @@ use crate::{contracts::Mode, runid::RunId};
 pub const RAW: &str = "raw";
 pub const WATERMARK_PREFIX: &str = "state/watermark";
 pub const RUNS: &str = "runs";
+pub const LEDGER_RUNS: &str = "state/ledger/runs";
+pub const LEDGER_OPEN: &str = "state/ledger/open";
 pub const WAREHOUSE: &str = "warehouse";
 pub const NAMESPACE: &str = "lakehouse_db";
 
@@ -44,6 +49,15 @@ pub fn watermark_seq(key: &str) -> Option<u64> {
         .strip_suffix(".json")?
         .parse()
         .ok()
+}
+
+/// A run's record of one step in the ledger: `landed`, `silver` or `gold`.
+pub fn ledger_key(run_id: &RunId, step: &str) -> String {
+    format!("{LEDGER_RUNS}/{run_id}/{step}.json")
+}
+
+pub fn ledger_open_key(run_id: &RunId) -> String {
+    format!("{LEDGER_OPEN}/{run_id}.json")
 }
 
 pub fn report_key(run_id: &RunId) -> String {

@@ -11,6 +11,8 @@ pub mod contracts;
 pub mod dates;
 pub mod error;
 pub mod layout;
+pub mod lease;
+pub mod ledger;
 pub mod report;
 pub mod runid;
 pub mod store;

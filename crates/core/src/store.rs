@@ -262,6 +262,14 @@ impl Lake {
         Ok(Some(Bytes::from_owner(map)))
     }
 
+    /// Deletes `key`; a key that is not there is no error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Self::store_err(key)(e)),
+        }
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool> {
         match self.store.head(&self.path(key)).await {
             Ok(_) => Ok(true),
@@ -272,18 +280,29 @@ impl Lake {
 
     /// Lake keys under `prefix`, sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_sizes(prefix)
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect())
+    }
+
+    /// Lake keys under `prefix` with their sizes in bytes, sorted by key.
+    pub async fn list_sizes(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let root = self.path("");
         let strip = if root.as_ref().is_empty() {
             String::new()
         } else {
             format!("{}/", root.as_ref())
         };
-        let mut keys: Vec<String> = self
+        let mut keys: Vec<(String, u64)> = self
             .store
             .list(Some(&self.path(prefix)))
             .map_ok(|meta| {
                 let full = meta.location.as_ref();
-                full.strip_prefix(strip.as_str()).unwrap_or(full).to_owned()
+                let key = full.strip_prefix(strip.as_str()).unwrap_or(full).to_owned();
+                (key, meta.size)
             })
             .try_collect()
             .await

@@ -102,10 +102,10 @@ fn stored_alike(have: &DataType, want: &DataType) -> bool {
     }
 }
 
-/// Reads Parquet data files into one frame (with the table's columns, even if there are none).
-pub async fn read_files(table: &Table, def: &TableDef, paths: &[String]) -> Result<DataFrame> {
+/// Reads Parquet data files, a frame each, in the order given.
+pub async fn read_each(table: &Table, paths: &[String]) -> Result<Vec<DataFrame>> {
     let store = table.object_store();
-    let frames: Vec<DataFrame> = stream::iter(paths.iter().cloned())
+    stream::iter(paths.iter().cloned())
         .map(|path| {
             let store = store.clone();
             async move {
@@ -117,7 +117,12 @@ pub async fn read_files(table: &Table, def: &TableDef, paths: &[String]) -> Resu
         })
         .buffered(8)
         .try_collect()
-        .await?;
+        .await
+}
+
+/// Reads Parquet data files into one frame (with the table's columns, even if there are none).
+pub async fn read_files(table: &Table, def: &TableDef, paths: &[String]) -> Result<DataFrame> {
+    let frames = read_each(table, paths).await?;
     if frames.is_empty() {
         return Ok(DataFrame::empty_with_schema(&def.polars_schema()));
     }
@@ -161,8 +166,10 @@ pub fn partition_slices(df: DataFrame, def: &TableDef) -> Result<Vec<DataFrame>>
     Ok(slices)
 }
 
-/// The table's columns, in order, cast to its types: frames from different sources (a fresh
-/// batch, files read back) line up before they are concatenated.
+/// The table's columns, by name, in its order, cast to its types; other columns are dropped.
+/// Every frame that reaches a table goes through this first ([`crate::write`]), so frames from
+/// different sources (a fresh batch, a stage's reduction, files read back) line up before they
+/// are concatenated, whatever order their columns came in.
 pub fn conform(frame: polars::prelude::LazyFrame, def: &TableDef) -> polars::prelude::LazyFrame {
     use polars::prelude::col;
     frame.select(
@@ -177,7 +184,7 @@ pub fn conform(frame: polars::prelude::LazyFrame, def: &TableDef) -> polars::pre
 pub async fn read_live(
     table: &Table,
     def: &TableDef,
-    files: &[&crate::commit::LiveFile],
+    files: &[&crate::live::LiveFile],
 ) -> Result<polars::prelude::LazyFrame> {
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
     Ok(conform(read_files(table, def, &paths).await?.lazy(), def))

@@ -17,111 +17,38 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use iceberg_rust::{
-    spec::{
-        manifest::{DataFile, Status},
-        manifest_list::ManifestListEntry,
-        values::Value,
-    },
+    spec::{manifest::DataFile, manifest_list::ManifestListEntry},
     table::Table,
 };
-use lakehouse_core::{contracts::TableCommit, runid::RunId};
+use lakehouse_core::{contracts::TableCommit, dates, runid::RunId};
+use polars::prelude::DataFrame;
 use tracing::{info, warn};
 
 use crate::{
     Result, TablesError, Warehouse,
     datafile::write_frame,
-    schemas::{DAY_PARTITION_FIELD, TableDef},
+    live::{
+        LiveFile, PARTITIONS_KEY, RUN_ID_KEY, format_days, live_data_files, removal_map,
+        snapshot_of_run,
+    },
+    schemas::TableDef,
     tagging::TaggingCatalog,
 };
 
-pub use crate::tagging::RUN_ID_KEY;
-
 /// What one commit does: data files to add and, per manifest, the data files they replace.
 #[derive(Debug, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub files: Vec<DataFile>,
     pub remove: HashMap<String, Vec<String>>,
     pub rows: u64,
+    /// The day partitions written, sorted (recorded in the snapshot summary).
+    pub partitions: Vec<i32>,
 }
 
 impl Plan {
     fn removed(&self) -> u64 {
         self.remove.values().map(|v| v.len() as u64).sum()
     }
-}
-
-/// A live data file of a table's current snapshot.
-#[derive(Debug, Clone)]
-pub struct LiveFile {
-    pub manifest: String,
-    pub path: String,
-    /// Days since 1970-01-01 of the file's partition, for day-partitioned tables.
-    pub day: Option<i32>,
-    pub records: i64,
-    pub bytes: i64,
-}
-
-pub async fn live_files(table: &Table) -> Result<Vec<LiveFile>> {
-    let manifests = table.manifests(None, None).await?;
-    let files = live_data_files(table, &manifests).await?;
-    Ok(files
-        .into_iter()
-        .map(|(manifest, file)| {
-            let day = file
-                .partition()
-                .get(DAY_PARTITION_FIELD)
-                .and_then(|v| v.as_ref())
-                .and_then(|v| match v {
-                    Value::Int(d) | Value::Date(d) => Some(*d),
-                    _ => None,
-                });
-            LiveFile {
-                manifest,
-                path: file.file_path().to_string(),
-                day,
-                records: *file.record_count(),
-                bytes: *file.file_size_in_bytes(),
-            }
-        })
-        .collect())
-}
-
-/// The data files `manifests` list as live (not deleted), each with its manifest's path.
-async fn live_data_files(
-    table: &Table,
-    manifests: &[ManifestListEntry],
-) -> Result<Vec<(String, DataFile)>> {
-    let mut files = Vec::new();
-    for entry in table.datafiles(manifests, None, (None, None)).await? {
-        let (manifest, entry) = entry?;
-        if *entry.status() != Status::Deleted {
-            files.push((manifest.to_string(), entry.data_file().clone()));
-        }
-    }
-    Ok(files)
-}
-
-/// The `files_to_overwrite` map of an overwrite that replaces `files`.
-pub fn removal_map<'a>(
-    files: impl IntoIterator<Item = &'a LiveFile>,
-) -> HashMap<String, Vec<String>> {
-    let mut map: HashMap<String, Vec<String>> = HashMap::new();
-    for file in files {
-        map.entry(file.manifest.clone())
-            .or_default()
-            .push(file.path.clone());
-    }
-    map
-}
-
-/// The snapshot of `run_id` in the table's history, if this run already committed.
-pub fn snapshot_of_run(table: &Table, run_id: &RunId) -> Option<i64> {
-    table
-        .metadata()
-        .snapshots
-        .values()
-        .find(|s| s.summary().other.get(RUN_ID_KEY).map(String::as_str) == Some(run_id.as_str()))
-        .map(|s| *s.snapshot_id())
 }
 
 #[derive(Debug, Clone)]
@@ -142,14 +69,13 @@ impl Default for RetryPolicy {
 }
 
 /// Commits the plan built by `plan` for `run_id`, at most once per table and run.
-/// `plan` may fail with the caller's own error type; the table's own failures convert into it.
-pub async fn commit_run<E: From<TablesError>>(
+pub(crate) async fn commit_run(
     warehouse: &Warehouse,
     def: &TableDef,
     run_id: &RunId,
     policy: &RetryPolicy,
-    plan: impl AsyncFn(&Table) -> Result<Plan, E>,
-) -> Result<TableCommit, E> {
+    plan: impl AsyncFn(&Table) -> Result<Plan>,
+) -> Result<TableCommit> {
     let mut last_error = String::new();
     for attempt in 0..policy.attempts {
         if attempt > 0 {
@@ -161,15 +87,17 @@ pub async fn commit_run<E: From<TablesError>>(
             tokio::time::sleep(wait).await;
         }
         let table = warehouse.load_or_create(def).await?;
-        if let Some(snapshot_id) = snapshot_of_run(&table, run_id) {
-            info!(table = def.name, %run_id, snapshot_id, "run already committed; nothing to do");
+        if attempt == 0 {
+            warehouse.repair_hint(&table).await;
+        }
+        if let Some(done) = snapshot_of_run(&table, run_id) {
+            info!(table = def.name, %run_id, snapshot_id = done.snapshot_id, "run already committed; nothing to do");
             return Ok(TableCommit {
-                table: def.name.into(),
-                rows_written: 0,
-                files_added: 0,
-                files_removed: 0,
-                snapshot_id: Some(snapshot_id),
+                snapshot_id: Some(done.snapshot_id),
                 already_committed: true,
+                partitions: done.partitions,
+                attempts: attempt + 1,
+                ..TableCommit::nothing(def.name)
             });
         }
         let plan = plan(&table).await?;
@@ -180,24 +108,26 @@ pub async fn commit_run<E: From<TablesError>>(
             files_removed: plan.removed(),
             snapshot_id: None,
             already_committed: false,
+            partitions: plan
+                .partitions
+                .iter()
+                .map(|d| dates::from_days(*d))
+                .collect(),
+            attempts: attempt + 1,
         };
-        if plan.files.is_empty() {
+        if plan.files.is_empty() && plan.remove.is_empty() {
+            summary.partitions.clear();
             return Ok(summary);
         }
-        let has_snapshot = table
-            .metadata()
-            .current_snapshot(None)
-            .map_err(TablesError::from)?
-            .is_some();
+        let has_snapshot = table.metadata().current_snapshot(None)?.is_some();
         let shape = if plan.remove.is_empty() || !has_snapshot {
             // Overwrite needs a snapshot to start from; the first write of a table is an append.
             Shape::Append
         } else {
-            let manifests = table
-                .manifests(None, None)
-                .await
-                .map_err(TablesError::from)?;
-            if manifests.len() == 1 {
+            let manifests = table.manifests(None, None).await?;
+            // A plan that only removes files (a partition emptied) goes as a replace too: an
+            // overwrite is the files it adds.
+            if manifests.len() == 1 && !plan.files.is_empty() {
                 Shape::Overwrite
             } else {
                 Shape::Replace(kept_files(&table, &manifests, &plan.remove).await?)
@@ -205,13 +135,15 @@ pub async fn commit_run<E: From<TablesError>>(
         };
         let identifier = table.identifier().clone();
         let store = table.object_store();
+        let mut stamps = vec![(RUN_ID_KEY, run_id.to_string())];
+        if !plan.partitions.is_empty() {
+            stamps.push((PARTITIONS_KEY, format_days(&plan.partitions)));
+        }
         let catalog = Arc::new(TaggingCatalog {
             inner: warehouse.catalog(),
-            run_id: run_id.to_string(),
+            stamps,
         });
-        let mut tagged = Table::new(identifier, catalog, store, table.into_metadata())
-            .await
-            .map_err(TablesError::from)?;
+        let mut tagged = Table::new(identifier, catalog, store, table.into_metadata()).await?;
         let tx = tagged.new_transaction(None);
         let tx = match shape {
             Shape::Append => tx.append_data(plan.files),
@@ -225,24 +157,23 @@ pub async fn commit_run<E: From<TablesError>>(
             Ok(()) => {
                 summary.snapshot_id = tagged
                     .metadata()
-                    .current_snapshot(None)
-                    .map_err(TablesError::from)?
+                    .current_snapshot(None)?
                     .map(|s| *s.snapshot_id());
                 info!(table = def.name, %run_id, rows = summary.rows_written, files = summary.files_added, "committed");
+                warehouse.repair_hint(&tagged).await;
                 return Ok(summary);
             }
             Err(e) if crate::error::transient(&e) => last_error = e.to_string(),
             // Retrying a commit the catalog refused for its content would fail the same way on
             // every attempt the policy allows, and hide the cause behind "kept conflicting".
-            Err(e) => return Err(TablesError::from(e).into()),
+            Err(e) => return Err(TablesError::from(e)),
         }
     }
     Err(TablesError::CommitConflict {
         table: def.name.into(),
         attempts: policy.attempts,
         last: last_error,
-    }
-    .into())
+    })
 }
 
 /// How a plan reaches the table (see the module documentation).
@@ -269,20 +200,27 @@ async fn kept_files(
         .collect())
 }
 
-/// The plan that replaces the files `replace` with the rows of `merged`: the one shape of
-/// every commit the pipeline makes (an append when `replace` is empty).
-pub async fn rewrite(
+/// The plan that replaces the files `replace` with `rows` (in the table's schema): the one
+/// shape of every commit the pipeline makes (an append when `replace` is empty).
+pub(crate) async fn rewrite(
     table: &Table,
     def: &TableDef,
-    merged: polars::prelude::LazyFrame,
+    rows: DataFrame,
     replace: &[&LiveFile],
 ) -> Result<Plan> {
-    let merged = crate::bridge::conform(merged, def).collect()?;
-    let rows = merged.height() as u64;
-    let files = write_frame(table, def, merged).await?;
+    let mut partitions: Vec<i32> = replace.iter().filter_map(|f| f.day).collect();
+    if let Some(column) = def.day_partition {
+        let days = rows.column(column)?.to_physical_repr();
+        partitions.extend(days.i32()?.iter().flatten());
+    }
+    partitions.sort_unstable();
+    partitions.dedup();
+    let count = rows.height() as u64;
+    let files = write_frame(table, def, rows).await?;
     Ok(Plan {
         files,
         remove: removal_map(replace.iter().copied()),
-        rows,
+        rows: count,
+        partitions,
     })
 }

@@ -12,37 +12,45 @@
 
 use polars::prelude::*;
 
-use crate::{
-    Result, Table, TableDef,
-    commit::{LiveFile, Plan, rewrite},
-};
+use crate::{Result, TableDef};
 
 /// Files an entity table grows to by appending new keys before the next write compacts it.
 pub const MAX_FILES: usize = 8;
 
-/// The plan that brings the table, which holds `have` in its `live` files, up to date with
-/// `wanted` (at most one row per key, [`TableDef::key`]). A key of `wanted` is new or changed
-/// when no row of `have` equals its row on every column but `updated_at` and `run_id`; every
-/// other row of the table stays as it is, keys missing from `wanted` included.
-pub async fn upsert(
-    table: &Table,
+/// What an entity table needs to hold `wanted` ([`upsert`]).
+#[derive(Debug)]
+pub enum EntityChange {
+    /// Every key of `wanted` already has its row.
+    Nothing,
+    /// Only new keys: these rows, added as a file of their own.
+    Append(DataFrame),
+    /// The whole table's new rows, replacing every live file.
+    Rewrite(DataFrame),
+}
+
+/// What brings a table that holds `have` (in `files` live files) up to date with `wanted` (at
+/// most one row per key, [`TableDef::key`]; both frames in the table's schema). A key of
+/// `wanted` is new or changed when no row of `have` equals its row on every column but
+/// `updated_at` and `run_id`; every other row of the table stays as it is, keys missing from
+/// `wanted` included.
+pub fn upsert(
     def: &TableDef,
-    have: DataFrame,
-    wanted: DataFrame,
-    live: &[&LiveFile],
-) -> Result<Plan> {
+    have: &DataFrame,
+    wanted: &DataFrame,
+    files: usize,
+) -> Result<EntityChange> {
     let key = def.require_key()?;
-    let changes = changed_rows(&have, &wanted, key, &attributes(def))?;
+    let changes = changed_rows(have, wanted, key, &attributes(def))?;
     if changes.height() == 0 {
-        return Ok(Plan::default());
+        return Ok(EntityChange::Nothing);
     }
     let by_changed = |how| by_key(have.clone().lazy(), changes.clone().lazy(), key, how);
-    if by_changed(JoinType::Semi).collect()?.height() == 0 && live.len() < MAX_FILES {
-        return rewrite(table, def, changes.lazy(), &[]).await;
+    if by_changed(JoinType::Semi).collect()?.height() == 0 && files < MAX_FILES {
+        return Ok(EntityChange::Append(changes));
     }
     let kept = by_changed(JoinType::Anti);
-    let merged = concat([kept, changes.lazy()], UnionArgs::default())?;
-    rewrite(table, def, merged, live).await
+    let merged = concat([kept, changes.lazy()], UnionArgs::default())?.collect()?;
+    Ok(EntityChange::Rewrite(merged))
 }
 
 /// The rows of `wanted` (at most one per `key`) that no row of `have` equals on every

@@ -1,12 +1,17 @@
 //! lakehouse-tables: the Iceberg side of the lakehouse.
 //!
+//! - [`write`]: what a stage asks of a table ([`write::TableWrite`]: merge, append what is new,
+//!   upsert an entity, replace partitions, replace if changed), carried out inside the commit
+//!   retry loop from a fresh load, every frame conformed to the table's schema by name;
 //! - [`schemas`]: every table's schema and partitioning, in one place;
-//! - [`warehouse`]: the file catalog on the lake (local directory or S3);
+//! - [`warehouse`]: the file catalog on the lake (local directory or S3), and the version hint
+//!   other engines read by;
 //! - [`commit`]: commits tagged with the run id in the snapshot summary, idempotent per run,
 //!   retried on conflict after reloading the table;
 //! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
 //!   only where values repeat;
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
+//! - [`live`]: the live data files of a table and the snapshots its runs made;
 //! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
@@ -17,11 +22,13 @@ pub mod commit;
 pub mod datafile;
 pub mod entity;
 pub mod error;
+pub mod live;
 pub mod schemas;
 mod tagging;
 pub mod warehouse;
+pub mod write;
 
 pub use error::{Result, TablesError};
-pub use iceberg_rust::table::Table;
 pub use schemas::TableDef;
 pub use warehouse::{StageDeps, Warehouse};
+pub use write::{Change, Rows, TableWrite};

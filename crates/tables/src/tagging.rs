@@ -1,4 +1,5 @@
-//! A catalog that stamps the run id into the summary of every snapshot it commits.
+//! A catalog that stamps the run id (and the partitions the run wrote) into the summary of
+//! every snapshot it commits.
 //!
 //! iceberg-rust 0.10 offers no public way to add fields to a snapshot summary on append or
 //! overwrite, and the run id there is what makes a re-run recognisable. So the commit goes
@@ -24,21 +25,21 @@ use iceberg_rust::{
     view::View,
 };
 
-/// The snapshot summary key that carries the run id.
-pub const RUN_ID_KEY: &str = "lakehouse.run-id";
-
 #[derive(Debug)]
 pub(crate) struct TaggingCatalog {
     pub inner: Arc<dyn Catalog>,
-    pub run_id: String,
+    /// Summary fields added to the snapshot.
+    pub stamps: Vec<(&'static str, String)>,
 }
 
-fn tag(snapshot: Snapshot, run_id: &str) -> Result<Snapshot, Error> {
+fn tag(snapshot: Snapshot, stamps: &[(&'static str, String)]) -> Result<Snapshot, Error> {
     // Snapshot's fields are private; its serde form is the stable Iceberg JSON, where the
     // summary is a flat string map.
     let mut json = serde_json::to_value(&snapshot)?;
     if let Some(summary) = json.get_mut("summary").and_then(|s| s.as_object_mut()) {
-        summary.insert(RUN_ID_KEY.into(), run_id.into());
+        for (key, value) in stamps {
+            summary.insert((*key).into(), value.as_str().into());
+        }
     }
     Ok(serde_json::from_value(json)?)
 }
@@ -134,7 +135,7 @@ impl Catalog for TaggingCatalog {
             .into_iter()
             .map(|update| match update {
                 TableUpdate::AddSnapshot { snapshot } => Ok(TableUpdate::AddSnapshot {
-                    snapshot: tag(snapshot, &self.run_id)?,
+                    snapshot: tag(snapshot, &self.stamps)?,
                 }),
                 other => Ok(other),
             })

@@ -10,7 +10,7 @@ use iceberg_rust::{
     object_store::ObjectStoreBuilder,
     table::Table,
 };
-use lakehouse_core::{Lake, layout, store::LakeLocation};
+use lakehouse_core::{Lake, layout, lease::LeaseConfig, store::LakeLocation};
 use object_store::local::LocalFileSystem;
 use tracing::debug;
 
@@ -102,12 +102,76 @@ impl Warehouse {
 }
 
 impl Warehouse {
+    /// Makes the table's `version-hint.text` name its newest metadata version, which readers
+    /// that go by the hint (PyIceberg's `StaticTable`, DuckDB, Spark's Hadoop catalog) load.
+    ///
+    /// iceberg-file-catalog writes the hint after its compare-and-swap with the error ignored,
+    /// so a failed write, a crash in between or two committers finishing in the other order
+    /// leave it behind. Every commit of this crate calls this after committing and before its
+    /// first attempt, so the next run that opens the table repairs it. Failures are retried a
+    /// few times, then left for the next commit (the table itself is sound either way).
+    pub async fn repair_hint(&self, table: &Table) {
+        for attempt in 0..3u32 {
+            match self.write_hint_if_behind(table).await {
+                Ok(()) => return,
+                Err(e) => {
+                    debug!(table = %table.identifier(), attempt, error = %e, "version hint not repaired");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        tracing::warn!(table = %table.identifier(), "version hint left behind; the next commit repairs it");
+    }
+
+    async fn write_hint_if_behind(&self, table: &Table) -> Result<()> {
+        use futures::TryStreamExt;
+        use object_store::ObjectStoreExt;
+        let store = table.object_store();
+        let dir = format!(
+            "{}/metadata",
+            iceberg_rust::spec::util::strip_prefix(&table.metadata().location)
+        );
+        let newest = store
+            .list(Some(&dir.as_str().into()))
+            .try_filter_map(|meta| {
+                let version = meta
+                    .location
+                    .filename()
+                    .and_then(|name| name.strip_prefix('v')?.strip_suffix(".metadata.json"))
+                    .and_then(|v| v.parse::<u64>().ok());
+                futures::future::ready(Ok(version))
+            })
+            .try_fold(None, |max: Option<u64>, v| {
+                futures::future::ready(Ok(Some(max.map_or(v, |m| m.max(v)))))
+            })
+            .await?;
+        let Some(newest) = newest else {
+            return Ok(());
+        };
+        let hint_path: object_store::path::Path = format!("{dir}/version-hint.text").into();
+        let hinted = match store.get(&hint_path).await {
+            Ok(found) => String::from_utf8_lossy(&found.bytes().await?)
+                .trim()
+                .parse::<u64>()
+                .ok(),
+            Err(object_store::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if hinted != Some(newest) {
+            debug!(table = %table.identifier(), ?hinted, newest, "repairing version hint");
+            store
+                .put(&hint_path, newest.to_string().into_bytes().into())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A whole table as a frame, or `None` if it was never created.
     pub async fn read_table(&self, def: &TableDef) -> Result<Option<polars::prelude::LazyFrame>> {
         let Some(table) = self.load(def.name).await? else {
             return Ok(None);
         };
-        let files = crate::commit::live_files(&table).await?;
+        let files = crate::live::live_files(&table, def.key).await?;
         let all: Vec<_> = files.iter().collect();
         Ok(Some(crate::bridge::read_live(&table, def, &all).await?))
     }
@@ -120,15 +184,17 @@ pub struct StageDeps {
     pub lake: Lake,
     pub warehouse: Warehouse,
     pub retry: crate::commit::RetryPolicy,
+    pub lease: LeaseConfig,
 }
 
 impl StageDeps {
-    pub async fn new(lake: Lake) -> Result<Self> {
+    pub async fn new(lake: Lake, lease: LeaseConfig) -> Result<Self> {
         let warehouse = Warehouse::open(&lake).await?;
         Ok(StageDeps {
             lake,
             warehouse,
             retry: Default::default(),
+            lease,
         })
     }
 }

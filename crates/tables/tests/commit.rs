@@ -1,17 +1,17 @@
-//! Commits against a real file catalog on a local directory: run-id idempotency, conflicts
-//! between two writers, partition-scoped overwrites, and entity tables that take only their new
-//! and changed keys.
+//! Declarative writes against a real file catalog on a local directory: run-id idempotency,
+//! concurrent writers, partition-scoped replacement, merges that find a key in another
+//! partition, entity tables that take only their new and changed keys, and frames whose
+//! columns come in any order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
 use lakehouse_tables::{
-    TablesError, Warehouse,
-    bridge::read_live,
-    commit::{LiveFile, RetryPolicy, commit_run, live_files, rewrite},
-    entity::{MAX_FILES, upsert},
-    schemas::{DIM_PRODUCTS, FACT_SALES, TableDef},
+    Change, Rows, TableWrite, Warehouse,
+    commit::RetryPolicy,
+    entity::MAX_FILES,
+    live::{LiveFile, live_files},
+    schemas::{CUSTOMERS, DIM_PRODUCTS, FACT_SALES, ORDERS, TableDef},
 };
 use polars::prelude::*;
 
@@ -20,19 +20,38 @@ fn lake(dir: &tempfile::TempDir) -> Lake {
         .unwrap()
 }
 
-fn products(ids: &[&str]) -> LazyFrame {
-    df!(
-        "product_id" => ids,
-        "product_name" => ids,
-        "product_category" => ids.iter().map(|_| "home").collect::<Vec<_>>(),
-        "unit_price" => ids.iter().map(|_| 9.5).collect::<Vec<_>>(),
-    )
-    .unwrap()
-    .lazy()
+fn run(n: u32) -> RunId {
+    RunId::parse(&format!("20260101T000000Z-test{n}")).unwrap()
 }
 
-fn run(n: u32) -> RunId {
-    RunId::parse(&format!("20260101T00000{n}Z-test{n}")).unwrap()
+fn quick() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 20,
+        first_backoff: std::time::Duration::from_millis(1),
+        max_backoff: std::time::Duration::from_millis(50),
+    }
+}
+
+/// A product catalogue of (id, price), in the dimension's columns.
+fn catalogue(rows: &[(&str, f64)]) -> DataFrame {
+    let ids: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    df!(
+        "product_id" => &ids,
+        "product_name" => &ids,
+        "product_category" => ids.iter().map(|_| "home").collect::<Vec<_>>(),
+        "unit_price" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+fn upsert(rows: DataFrame) -> TableWrite {
+    TableWrite::new(
+        &DIM_PRODUCTS,
+        Change::Upsert {
+            rows: Rows::Frame(rows),
+            reduce: None,
+        },
+    )
 }
 
 /// A table's rows sorted by `key`, as a reader of the table sees them.
@@ -47,113 +66,258 @@ async fn sorted_rows(warehouse: &Warehouse, def: &TableDef, key: &str) -> DataFr
         .unwrap()
 }
 
-async fn ids(warehouse: &Warehouse) -> Vec<String> {
-    let df = sorted_rows(warehouse, &DIM_PRODUCTS, "product_id").await;
-    df.column("product_id")
+fn strings(df: &DataFrame, column: &str) -> Vec<String> {
+    df.column(column)
         .unwrap()
         .str()
         .unwrap()
         .iter()
-        .flatten()
-        .map(str::to_owned)
+        .map(|v| v.unwrap_or("<null>").to_owned())
         .collect()
 }
 
+async fn snapshots(warehouse: &Warehouse, def: &TableDef) -> usize {
+    warehouse
+        .require(def.name)
+        .await
+        .unwrap()
+        .metadata()
+        .snapshots
+        .len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conflicting_commit_is_reapplied_on_the_new_state_and_a_rerun_is_a_no_op() {
+async fn concurrent_writers_lose_nothing_and_a_rerun_is_a_no_op() {
     let dir = tempfile::tempdir().unwrap();
     let lake = lake(&dir);
-    // Two writers with catalogs of their own, as two Lambda invocations would have.
     let first = Warehouse::open(&lake).await.unwrap();
-    let second = Warehouse::open(&lake).await.unwrap();
-    let policy = RetryPolicy {
-        first_backoff: std::time::Duration::from_millis(1),
-        ..Default::default()
-    };
-    commit_run::<TablesError>(&first, &DIM_PRODUCTS, &run(0), &policy, async |table| {
-        rewrite(table, &DIM_PRODUCTS, products(&["P0"]), &[]).await
-    })
-    .await
-    .unwrap();
-
-    let attempts = AtomicUsize::new(0);
-    let result =
-        commit_run::<TablesError>(&first, &DIM_PRODUCTS, &run(1), &policy, async |table| {
-            if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                // The other writer commits between our read and our commit.
-                commit_run::<TablesError>(&second, &DIM_PRODUCTS, &run(2), &policy, async |t| {
-                    rewrite(t, &DIM_PRODUCTS, products(&["P2"]), &[]).await
-                })
-                .await
-                .unwrap();
-            }
-            rewrite(table, &DIM_PRODUCTS, products(&["P1"]), &[]).await
-        })
+    upsert(catalogue(&[("P00", 1.0)]))
+        .apply(&first, &run(0), &quick())
         .await
         .unwrap();
-    assert_eq!(
-        attempts.load(Ordering::SeqCst),
-        2,
-        "the first attempt must have lost the race"
-    );
-    assert!(!result.already_committed);
-    assert_eq!(
-        ids(&first).await,
-        ["P0", "P1", "P2"],
-        "no commit may be lost"
-    );
-
-    let snapshots = |w: &Warehouse| {
-        let w = w.clone();
+    // Eight writers with catalogs of their own, as eight Lambda invocations would have, each
+    // adding a key at the same time: every commit but one per round loses the race and must be
+    // recomputed from the table the winner left.
+    let writers = (1..=8u32).map(|n| {
+        let lake = lake.clone();
         async move {
-            w.require(DIM_PRODUCTS.name)
+            let warehouse = Warehouse::open(&lake).await.unwrap();
+            let key = format!("P{n:02}");
+            upsert(catalogue(&[(&key, f64::from(n))]))
+                .apply(&warehouse, &run(n), &quick())
                 .await
                 .unwrap()
-                .metadata()
-                .snapshots
-                .len()
         }
-    };
-    assert_eq!(snapshots(&first).await, 3);
-    let again =
-        commit_run::<TablesError>(&second, &DIM_PRODUCTS, &run(1), &policy, async |table| {
-            rewrite(table, &DIM_PRODUCTS, products(&["P1"]), &[]).await
-        })
+    });
+    let mut attempts = 0;
+    for commit in futures::future::join_all(writers).await {
+        assert!(!commit.already_committed);
+        attempts += commit.attempts;
+    }
+    assert!(
+        attempts > 8,
+        "no writer ever lost a race ({attempts} attempts): the test proves nothing"
+    );
+    let rows = sorted_rows(&first, &DIM_PRODUCTS, "product_id").await;
+    let want: Vec<String> = (0..=8).map(|n| format!("P{n:02}")).collect();
+    assert_eq!(strings(&rows, "product_id"), want, "no commit may be lost");
+    assert_eq!(snapshots(&first, &DIM_PRODUCTS).await, 9);
+
+    // Run 3 again, from a writer that knows nothing of the first time.
+    let again = upsert(catalogue(&[("P03", 99.0)]))
+        .apply(&first, &run(3), &quick())
         .await
         .unwrap();
     assert!(again.already_committed);
-    assert_eq!(again.snapshot_id, result.snapshot_id);
-    assert_eq!(snapshots(&first).await, 3, "a re-run adds no snapshot");
-    assert_eq!(ids(&first).await, ["P0", "P1", "P2"]);
+    assert_eq!(
+        snapshots(&first, &DIM_PRODUCTS).await,
+        9,
+        "a re-run adds no snapshot"
+    );
 }
 
-fn facts(dates: &[&str], ids: &[&str], amount: f64) -> LazyFrame {
-    let n = ids.len();
-    df!(
-        "order_id" => ids,
+/// `order_date` from its text and `updated_at` from microseconds, as the tables type them.
+fn typed_dates(rows: DataFrame) -> DataFrame {
+    rows.lazy()
+        .with_columns([
+            col("order_date").str().to_date(StrptimeOptions::default()),
+            col("updated_at").cast(DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            )),
+        ])
+        .collect()
+        .unwrap()
+}
+
+/// Rows of orders_transformed: (order id, order date, status, updated_at seconds).
+fn orders(rows: &[(&str, &str, &str, i64)]) -> DataFrame {
+    let n = rows.len();
+    let text = |i: usize| rows.iter().map(|r| [r.0, r.1, r.2][i]).collect::<Vec<_>>();
+    let rows = df!(
+        "order_id" => text(0),
         "customer_id" => vec!["C"; n],
         "product_id" => vec!["P"; n],
-        "order_date" => dates,
         "quantity" => vec![1i64; n],
-        "unit_price" => vec![amount; n],
-        "amount" => vec![amount; n],
+        "unit_price" => vec![2.5; n],
+        "amount" => vec![2.5; n],
+        "currency" => vec!["EUR"; n],
+        "status" => text(2),
+        "order_date" => text(1),
+        "updated_at" => rows.iter().map(|r| r.3 * 1_000_000).collect::<Vec<_>>(),
+        "order_year" => vec![2026i32; n],
+        "order_month" => vec![1i32; n],
+        "customer_name" => vec!["Ada"; n],
+        "customer_email" => vec!["ada@example.com"; n],
+        "customer_country" => vec!["DE"; n],
+        "customer_segment" => vec!["consumer"; n],
+        "product_name" => vec!["Lamp"; n],
+        "product_category" => vec!["home"; n],
+        "run_id" => vec!["r"; n],
+    )
+    .unwrap();
+    typed_dates(rows)
+}
+
+/// The latest row per key, later rows winning ties: the rule the transformer supplies.
+fn latest(frame: &DataFrame, key: &str) -> PolarsResult<DataFrame> {
+    frame
+        .clone()
+        .lazy()
+        .with_row_index("row", None)
+        .sort_by_exprs(
+            [col("updated_at"), col("row")],
+            SortMultipleOptions::default(),
+        )
+        .group_by([col(key)])
+        .agg([all().exclude_cols(["row", key]).as_expr().last()])
+        .collect()
+}
+
+fn merge(rows: DataFrame) -> TableWrite {
+    TableWrite::new(&ORDERS, Change::Merge { rows, latest })
+}
+
+async fn days_of(warehouse: &Warehouse, def: &TableDef) -> Vec<Option<i32>> {
+    let table = warehouse.require(def.name).await.unwrap();
+    let mut days: Vec<_> = live_files(&table, def.key)
+        .await
+        .unwrap()
+        .iter()
+        .map(|f| f.day)
+        .collect();
+    days.sort();
+    days
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merge_finds_an_order_whose_date_moved_and_reports_both_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let day0 = orders(&[
+        ("O1", "2026-01-01", "placed", 10),
+        ("O2", "2026-01-01", "placed", 11),
+        ("O3", "2026-01-02", "placed", 12),
+        ("O4", "2026-01-03", "placed", 13),
+    ]);
+    merge(day0)
+        .apply(&warehouse, &run(1), &quick())
+        .await
+        .unwrap();
+
+    // O1's new version moves it to the 5th; O4 gets a new status where it is.
+    let moved = merge(orders(&[
+        ("O1", "2026-01-05", "shipped", 20),
+        ("O4", "2026-01-03", "delivered", 21),
+    ]))
+    .apply(&warehouse, &run(2), &quick())
+    .await
+    .unwrap();
+    let partitions: Vec<String> = moved.partitions.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        partitions,
+        ["2026-01-01", "2026-01-03", "2026-01-05"],
+        "the day O1 left, and the days the batch wrote"
+    );
+    assert_eq!(
+        moved.files_removed, 2,
+        "the 1st and the 3rd; the 2nd untouched"
+    );
+
+    let rows = sorted_rows(&warehouse, &ORDERS, "order_id").await;
+    assert_eq!(
+        strings(&rows, "order_id"),
+        ["O1", "O2", "O3", "O4"],
+        "no order twice"
+    );
+    assert_eq!(
+        strings(&rows, "status"),
+        ["shipped", "placed", "placed", "delivered"]
+    );
+    let dates: Vec<String> = rows
+        .column("order_date")
+        .unwrap()
+        .cast(&DataType::String)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|d| d.unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2026-01-05", "2026-01-01", "2026-01-02", "2026-01-03"]
+    );
+
+    // An older version arriving late changes nothing: the latest row wins wherever it lives.
+    merge(orders(&[("O1", "2026-01-01", "placed", 10)]))
+        .apply(&warehouse, &run(3), &quick())
+        .await
+        .unwrap();
+    let rows = sorted_rows(&warehouse, &ORDERS, "order_id").await;
+    assert_eq!(strings(&rows, "status")[0], "shipped");
+    assert_eq!(rows.height(), 4);
+
+    // The only order of a day moving away empties that day: the replacement still commits.
+    let before = days_of(&warehouse, &ORDERS).await.len();
+    merge(orders(&[("O3", "2026-01-05", "shipped", 30)]))
+        .apply(&warehouse, &run(4), &quick())
+        .await
+        .unwrap();
+    let after = days_of(&warehouse, &ORDERS).await;
+    assert_eq!(after.len(), before - 1, "the 2nd is gone: {after:?}");
+}
+
+/// Facts of (order id, order date, amount).
+fn facts(rows: &[(&str, &str, f64)]) -> DataFrame {
+    let n = rows.len();
+    let rows = df!(
+        "order_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        "customer_id" => vec!["C"; n],
+        "product_id" => vec!["P"; n],
+        "order_date" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        "quantity" => vec![1i64; n],
+        "unit_price" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        "amount" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
         "status" => vec!["placed"; n],
         "order_year" => vec![2026i32; n],
         "order_month" => vec![1i32; n],
         "updated_at" => vec![0i64; n],
     )
-    .unwrap()
-    .lazy()
-    .with_columns([
-        col("order_date").str().to_date(StrptimeOptions::default()),
-        col("updated_at").cast(DataType::Datetime(
-            TimeUnit::Microseconds,
-            Some(TimeZone::UTC),
-        )),
-    ])
+    .unwrap();
+    typed_dates(rows)
 }
 
-/// fact_sales' amounts in order_id order, as a reader of the table sees them.
+fn replace(days: &[i32], rows: DataFrame) -> TableWrite {
+    TableWrite::new(
+        &FACT_SALES,
+        Change::ReplacePartitions {
+            days: days.to_vec(),
+            rows: Rows::Frame(rows),
+        },
+    )
+}
+
 async fn fact_amounts(warehouse: &Warehouse) -> Vec<f64> {
     let df = sorted_rows(warehouse, &FACT_SALES, "order_id").await;
     df.column("amount")
@@ -165,146 +329,149 @@ async fn fact_amounts(warehouse: &Warehouse) -> Vec<f64> {
         .collect()
 }
 
-/// Commits `first` as fact_sales' first run; the live files that result.
-async fn first_facts(warehouse: &Warehouse, first: LazyFrame) -> Vec<LiveFile> {
-    commit_run::<TablesError>(
-        warehouse,
-        &FACT_SALES,
-        &run(1),
-        &RetryPolicy::default(),
-        async |table| rewrite(table, &FACT_SALES, first.clone(), &[]).await,
-    )
-    .await
-    .unwrap();
+async fn fact_files(warehouse: &Warehouse) -> Vec<LiveFile> {
     let table = warehouse.require(FACT_SALES.name).await.unwrap();
-    live_files(&table).await.unwrap()
+    live_files(&table, FACT_SALES.key).await.unwrap()
 }
 
+const JAN_2: i32 = 20_455;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overwrite_replaces_only_the_partitions_it_names() {
+async fn a_replacement_replaces_only_the_partitions_it_names() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
-    let policy = RetryPolicy::default();
-    let first = facts(
-        &["2026-01-03", "2026-01-01", "2026-01-02", "2026-01-01"],
-        &["a", "b", "c", "d"],
-        5.0,
-    );
-    let before = first_facts(&warehouse, first).await;
+    let first = facts(&[
+        ("a", "2026-01-03", 5.0),
+        ("b", "2026-01-01", 5.0),
+        ("c", "2026-01-02", 5.0),
+        ("d", "2026-01-01", 5.0),
+    ]);
+    replace(&[], first)
+        .apply(&warehouse, &run(1), &quick())
+        .await
+        .unwrap();
+    let before = fact_files(&warehouse).await;
     assert_eq!(before.len(), 3, "one file per day partition: {before:?}");
 
-    let day2 = before
-        .iter()
-        .find(|f| f.day == Some(20_455))
-        .unwrap()
-        .clone();
-    commit_run::<TablesError>(&warehouse, &FACT_SALES, &run(2), &policy, async |table| {
-        rewrite(
-            table,
-            &FACT_SALES,
-            facts(&["2026-01-02"], &["c"], 7.0),
-            &[&day2],
-        )
+    replace(&[JAN_2], facts(&[("c", "2026-01-02", 7.0)]))
+        .apply(&warehouse, &run(2), &quick())
         .await
-    })
-    .await
-    .unwrap();
-    let table = warehouse.require(FACT_SALES.name).await.unwrap();
-    let after = live_files(&table).await.unwrap();
+        .unwrap();
+    let after = fact_files(&warehouse).await;
     assert_eq!(after.len(), 3);
     for f in &before {
         let kept = after.iter().any(|a| a.path == f.path);
-        assert_eq!(kept, f.day != Some(20_455), "{f:?}");
+        assert_eq!(kept, f.day != Some(JAN_2), "{f:?}");
     }
-    let amounts = fact_amounts(&warehouse).await;
-    assert_eq!(amounts, [5.0, 5.0, 7.0, 5.0]);
+    assert_eq!(fact_amounts(&warehouse).await, [5.0, 5.0, 7.0, 5.0]);
 }
 
 /// iceberg-rust 0.10's overwrite panics once the files to drop span two manifests; the commit
-/// must still land, with exactly the rows the plan describes.
+/// must still land, with exactly the rows the write describes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_overwrite_across_several_manifests_lands() {
+async fn a_replacement_across_several_manifests_lands() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
-    let policy = RetryPolicy::default();
     // Eight day partitions in one append: iceberg-rust splits them over two manifests.
     let days: Vec<String> = (1..=8).map(|d| format!("2026-01-0{d}")).collect();
     let ids: Vec<String> = (1..=8).map(|d| format!("o{d}")).collect();
-    let day_refs: Vec<&str> = days.iter().map(String::as_str).collect();
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let first = facts(&day_refs, &id_refs, 5.0);
-    let before = first_facts(&warehouse, first).await;
+    let rows: Vec<(&str, &str, f64)> = ids
+        .iter()
+        .zip(&days)
+        .map(|(id, day)| (id.as_str(), day.as_str(), 5.0))
+        .collect();
+    replace(&[], facts(&rows))
+        .apply(&warehouse, &run(1), &quick())
+        .await
+        .unwrap();
+    let before = fact_files(&warehouse).await;
     let manifests: std::collections::HashSet<_> = before.iter().map(|f| &f.manifest).collect();
     assert!(
         manifests.len() > 1,
         "the scenario needs several manifests: {before:?}"
     );
-
     // Rewrite the first and the last day, whose files sit in different manifests.
     let (first_day, last_day) = (20_454, 20_461);
-    let replaced: Vec<LiveFile> = before
+    let replaced: Vec<&LiveFile> = before
         .iter()
         .filter(|f| f.day == Some(first_day) || f.day == Some(last_day))
-        .cloned()
         .collect();
     assert_ne!(replaced[0].manifest, replaced[1].manifest, "{replaced:?}");
-    for round in 2..=3 {
-        let table = warehouse.require(FACT_SALES.name).await.unwrap();
-        let live = live_files(&table).await.unwrap();
-        let replaced: Vec<&LiveFile> = live
-            .iter()
-            .filter(|f| f.day == Some(first_day) || f.day == Some(last_day))
-            .collect();
-        let update = facts(&["2026-01-01", "2026-01-08"], &["o1", "o8"], round as f64);
-        commit_run::<TablesError>(
-            &warehouse,
-            &FACT_SALES,
-            &run(round),
-            &policy,
-            async |table| rewrite(table, &FACT_SALES, update.clone(), &replaced).await,
-        )
-        .await
-        .unwrap();
+    for round in 2..=3u32 {
+        let update = facts(&[
+            ("o1", "2026-01-01", f64::from(round)),
+            ("o8", "2026-01-08", f64::from(round)),
+        ]);
+        replace(&[first_day, last_day], update)
+            .apply(&warehouse, &run(round), &quick())
+            .await
+            .unwrap();
     }
-    let table = warehouse.require(FACT_SALES.name).await.unwrap();
-    assert_eq!(live_files(&table).await.unwrap().len(), 8);
-    let amounts = fact_amounts(&warehouse).await;
-    assert_eq!(amounts, [3.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 3.0]);
+    assert_eq!(fact_files(&warehouse).await.len(), 8);
+    assert_eq!(
+        fact_amounts(&warehouse).await,
+        [3.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 3.0]
+    );
 }
 
-/// A product catalogue of (id, price).
-fn catalogue(rows: &[(&str, f64)]) -> DataFrame {
-    let ids: Vec<&str> = rows.iter().map(|r| r.0).collect();
-    df!(
-        "product_id" => &ids,
-        "product_name" => &ids,
-        "product_category" => ids.iter().map(|_| "home").collect::<Vec<_>>(),
-        "unit_price" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
-    )
-    .unwrap()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_derived_from_another_reads_it_as_the_attempt_finds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    merge(orders(&[
+        ("O1", "2026-01-01", "placed", 10),
+        ("O2", "2026-01-02", "placed", 11),
+    ]))
+    .apply(&warehouse, &run(1), &quick())
+    .await
+    .unwrap();
+    // The gold facts of the 1st and 2nd, built from silver as it is when the commit is made.
+    let facts_of = |days: Vec<i32>| {
+        TableWrite::new(
+            &FACT_SALES,
+            Change::ReplacePartitions {
+                rows: Rows::Table {
+                    def: &ORDERS,
+                    days: Some(days.clone()),
+                },
+                days,
+            },
+        )
+    };
+    let write = facts_of(vec![20_454, JAN_2]);
+    write.apply(&warehouse, &run(1), &quick()).await.unwrap();
+    let statuses = |df: DataFrame| strings(&df, "status");
+    assert_eq!(
+        statuses(sorted_rows(&warehouse, &FACT_SALES, "order_id").await),
+        ["placed", "placed"]
+    );
+    // Silver moves on; the same write object, applied for the next run, reads it afresh.
+    merge(orders(&[("O2", "2026-01-02", "shipped", 20)]))
+        .apply(&warehouse, &run(2), &quick())
+        .await
+        .unwrap();
+    write.apply(&warehouse, &run(2), &quick()).await.unwrap();
+    assert_eq!(
+        statuses(sorted_rows(&warehouse, &FACT_SALES, "order_id").await),
+        ["placed", "shipped"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entity_table_takes_only_its_new_and_changed_keys() {
     let dir = tempfile::tempdir().unwrap();
     let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
-    let policy = RetryPolicy::default();
     let mut round = 0;
     let mut upsert_round = async |wanted: DataFrame| {
         round += 1;
-        let run = RunId::parse(&format!("20260102T0000{round:02}Z-entity{round}")).unwrap();
-        commit_run::<TablesError>(&warehouse, &DIM_PRODUCTS, &run, &policy, async |table| {
-            let live = live_files(table).await?;
-            let all: Vec<&LiveFile> = live.iter().collect();
-            let have = read_live(table, &DIM_PRODUCTS, &all).await?.collect()?;
-            upsert(table, &DIM_PRODUCTS, have, wanted.clone(), &all).await
-        })
-        .await
-        .unwrap()
+        upsert(wanted)
+            .apply(&warehouse, &run(round), &quick())
+            .await
+            .unwrap()
     };
     let state = async || {
         let table = warehouse.require(DIM_PRODUCTS.name).await.unwrap();
-        let files = live_files(&table).await.unwrap().len();
+        let files = live_files(&table, None).await.unwrap().len();
         let rows = sorted_rows(&warehouse, &DIM_PRODUCTS, "product_id").await;
         let prices: Vec<f64> = rows
             .column("unit_price")
@@ -359,4 +526,77 @@ async fn an_entity_table_takes_only_its_new_and_changed_keys() {
             assert_eq!(commit.rows_written, rows.len() as u64);
         }
     }
+}
+
+/// Customers as a stage's reduction leaves them: `first_order_date` moved to the end, as the
+/// transformer's did when the pipeline wedged on its 7th round.
+fn customers_out_of_order(ids: &[&str], segment: &str) -> DataFrame {
+    let n = ids.len();
+    df!(
+        "customer_id" => ids,
+        "customer_name" => vec!["Ada"; n],
+        "customer_email" => vec!["ada@example.com"; n],
+        "customer_country" => vec!["DE"; n],
+        "customer_segment" => vec![segment; n],
+        "updated_at" => vec![1_000_000i64; n],
+        "run_id" => vec!["r"; n],
+        "first_order_date" => vec![20_454i32; n],
+    )
+    .unwrap()
+    .lazy()
+    .with_columns([
+        col("first_order_date").cast(DataType::Date),
+        col("updated_at").cast(DataType::Datetime(
+            TimeUnit::Microseconds,
+            Some(TimeZone::UTC),
+        )),
+    ])
+    .collect()
+    .unwrap()
+}
+
+/// A stage's reduction that puts the columns in an order of its own.
+fn reorder(rows: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut names: Vec<String> = rows
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    names.reverse();
+    let latest = latest(rows, "customer_id")?;
+    latest.select(names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_whose_columns_come_in_any_order_are_written_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let write = |rows: DataFrame| {
+        TableWrite::new(
+            &CUSTOMERS,
+            Change::Upsert {
+                rows: Rows::Frame(rows),
+                reduce: Some(reorder),
+            },
+        )
+    };
+    // New keys, past MAX_FILES appends (a compaction concatenates the table's rows with the
+    // batch's), then a changed key (a rewrite does too).
+    for n in 0..=MAX_FILES as u32 {
+        let id = format!("C{n}");
+        write(customers_out_of_order(&[&id], "consumer"))
+            .apply(&warehouse, &run(n), &quick())
+            .await
+            .unwrap();
+    }
+    let changed = write(customers_out_of_order(&["C0"], "premium"))
+        .apply(&warehouse, &run(100), &quick())
+        .await
+        .unwrap();
+    assert!(changed.files_removed > 0, "{changed:?}");
+    let rows = sorted_rows(&warehouse, &CUSTOMERS, "customer_id").await;
+    assert_eq!(rows.height(), MAX_FILES + 1);
+    let names: Vec<&str> = rows.get_column_names().iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, CUSTOMERS.column_names().collect::<Vec<_>>());
+    assert_eq!(strings(&rows, "customer_segment")[0], "premium");
 }

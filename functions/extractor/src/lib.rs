@@ -20,8 +20,10 @@ use lakehouse_core::{
     Lake,
     checksum::Checksum,
     config::{self, env_parse, env_var},
-    contracts::{ExtractInput, ExtractOutput, Manifest, Mode, PartInfo, Window},
+    contracts::{ExtractInput, ExtractOutput, LeaseHolder, Manifest, Mode, PartInfo, Window},
     layout,
+    lease::{self, LeaseConfig},
+    ledger,
     report::{self, StageReport},
     runid::RunId,
     watermark::{self, Watermark},
@@ -100,12 +102,13 @@ pub struct Deps {
     pub landing: Landing,
     pub api: ApiClient,
     pub config: Config,
+    pub lease: LeaseConfig,
 }
 
 impl Deps {
     /// Builds the API client (with `ApiAuth::Iam` it also resolves the AWS credential chain)
     /// and, for a lake on S3, the client that lands the parts.
-    pub async fn new(lake: Lake, config: Config) -> Result<Self> {
+    pub async fn new(lake: Lake, config: Config, lease: LeaseConfig) -> Result<Self> {
         let signer = match config.auth {
             ApiAuth::None => None,
             ApiAuth::Iam => Some(IamSigner::from_environment().await?),
@@ -117,26 +120,62 @@ impl Deps {
             landing,
             api,
             config,
+            lease,
         })
     }
 }
 
+/// The extract stage of one run, under the lake's lease. Its output names the run's batch and,
+/// in `pending`, the earlier runs whose batches landed but did not get through gold (the
+/// ledger's open runs), oldest first: the run's driver finishes those before this one. The
+/// lease passes on to the transform stage, or is released if there is nothing to do.
 pub async fn run(input: ExtractInput, deps: &Deps) -> Result<ExtractOutput> {
+    let run_id = input
+        .run_id
+        .clone()
+        .unwrap_or_else(|| RunId::new(Utc::now()));
+    let holder = LeaseHolder {
+        owner: lakehouse_core::contracts::owner_of(input.lease.as_ref(), &run_id),
+    };
+    let work = async {
+        let pending: Vec<ExtractOutput> = ledger::open_runs(&deps.lake)
+            .await?
+            .into_iter()
+            .filter(|open| open.run_id != run_id)
+            .map(|open| ExtractOutput {
+                lease: Some(holder.clone()),
+                ..open
+            })
+            .collect();
+        let mut out = extract(input.mode, &run_id, deps).await?;
+        out.lease = Some(holder.clone());
+        out.pending = pending;
+        Ok::<_, ExtractError>(out)
+    };
+    lease::with_lease(&deps.lake, &holder.owner, &deps.lease, work, |out| {
+        out.records == 0 && out.pending.is_empty()
+    })
+    .await
+}
+
+async fn extract(mode: Mode, run_id: &RunId, deps: &Deps) -> Result<ExtractOutput> {
     let started = Instant::now();
-    let run_id = input.run_id.unwrap_or_else(|| RunId::new(Utc::now()));
+    let run_id = run_id.clone();
     let lake = &deps.lake;
-    let manifest_key = layout::manifest_key(input.mode, &run_id);
+    let manifest_key = layout::manifest_key(mode, &run_id);
     let previous = watermark::current(lake).await?;
 
     if let Some(manifest) = lake.get_json::<Manifest>(&manifest_key).await? {
         // Landed before (a re-run, or a crash after the manifest): fetch nothing, but make sure
-        // the watermark step that may not have happened has.
+        // the ledger and watermark steps that may not have happened have.
         info!(%run_id, "manifest exists; nothing to extract");
+        let out = output(manifest.clone(), manifest_key, false);
+        ledger::record_landed(lake, &out).await?;
         advance_watermark(lake, previous.as_ref(), &manifest).await?;
-        return Ok(output(manifest, manifest_key, false));
+        return Ok(out);
     }
 
-    let since = match input.mode {
+    let since = match mode {
         Mode::Full => None,
         Mode::Incremental => {
             let wm = previous.as_ref().ok_or(ExtractError::NoWatermark)?;
@@ -152,17 +191,11 @@ pub async fn run(input: ExtractInput, deps: &Deps) -> Result<ExtractOutput> {
     loop {
         let page = deps
             .api
-            .page(
-                input.mode,
-                since,
-                until,
-                cursor.as_deref(),
-                deps.config.page_size,
-            )
+            .page(mode, since, until, cursor.as_deref(), deps.config.page_size)
             .await?;
         until = Some(page.until);
         if !page.records.is_empty() {
-            let key = layout::part_key(input.mode, &run_id, parts.len());
+            let key = layout::part_key(mode, &run_id, parts.len());
             let body = ndjson(&page.records);
             let info = PartInfo {
                 key: key.clone(),
@@ -181,16 +214,20 @@ pub async fn run(input: ExtractInput, deps: &Deps) -> Result<ExtractOutput> {
     let until = until.ok_or_else(|| ExtractError::Malformed("no page was returned".into()))?;
     let manifest = Manifest {
         run_id: run_id.clone(),
-        mode: input.mode,
+        mode,
         window: Window { since, until },
         records: parts.iter().map(|p| p.records).sum(),
         parts,
         created_at: Utc::now(),
     };
     lake.put_json_if_absent(&manifest_key, &manifest).await?;
+    // Manifest, ledger, watermark, in that order: a crash before the ledger leaves the window
+    // to the next run (the watermark has not moved), a crash after it leaves the run open for
+    // the next run to finish.
+    let out = output(manifest.clone(), manifest_key, true);
+    ledger::record_landed(lake, &out).await?;
     advance_watermark(lake, previous.as_ref(), &manifest).await?;
 
-    let out = output(manifest, manifest_key, true);
     info!(%run_id, records = out.records, parts = out.parts, "extracted");
     report::save_stage(
         lake,
@@ -236,6 +273,8 @@ fn output(manifest: Manifest, manifest_key: String, extracted: bool) -> ExtractO
         parts: manifest.parts.len(),
         window: manifest.window,
         extracted,
+        lease: None,
+        pending: Vec::new(),
     }
 }
 

@@ -1,12 +1,14 @@
 //! Lambda adapter of the extract stage: configuration and clients once per cold start, then
 //! the runtime loop over [`extractor::handler`].
 
-use lakehouse_core::Lake;
+use lakehouse_core::{Lake, lease::LeaseConfig};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let deps = extractor::Deps::new(Lake::from_env()?, extractor::Config::from_env()?).await?;
+    let lease = LeaseConfig::from_env_or(LeaseConfig::default())?;
+    let deps =
+        extractor::Deps::new(Lake::from_env()?, extractor::Config::from_env()?, lease).await?;
     run(service_fn(|event| extractor::handler(event, &deps))).await
 }

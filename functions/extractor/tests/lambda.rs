@@ -6,7 +6,7 @@
 use std::{sync::Arc, time::Duration};
 
 use extractor::{Config, Deps, RetryPolicy, handler};
-use lakehouse_core::{Lake, contracts::ExtractInput, store::LakeLocation};
+use lakehouse_core::{Lake, contracts::ExtractInput, lease::LeaseConfig, store::LakeLocation};
 use lambda_runtime::{Context, LambdaEvent};
 use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, serve_on_loopback};
 
@@ -24,7 +24,12 @@ async fn deps(api_url: &str, dir: &tempfile::TempDir) -> Deps {
         first_backoff: Duration::from_millis(10),
         ..RetryPolicy::default()
     };
-    Deps::new(lake, config).await.unwrap()
+    // A short lease, so a test can outwait a run that keeps it for its next stage.
+    let lease = LeaseConfig {
+        ttl: Duration::from_millis(1_500),
+        wait: Duration::ZERO,
+    };
+    Deps::new(lake, config, lease).await.unwrap()
 }
 
 async fn source() -> (Arc<SourceState>, String) {
@@ -59,6 +64,21 @@ async fn the_full_then_the_incremental_event_land_raw_data() {
     state
         .clock
         .set(full.window.until + chrono::Duration::hours(12));
+    // The full run keeps the lake's lease for its transform stage: a run of another owner is
+    // turned away, naming the holder, until the claim expires.
+    let busy = handler(
+        event(include_str!("../../../events/extractor-incremental.json")),
+        &deps,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(busy.error_type, "LakeBusy", "{}", busy.error_message);
+    assert!(
+        busy.error_message.contains(full.run_id.as_str()),
+        "{}",
+        busy.error_message
+    );
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
     let incr = handler(
         event(include_str!("../../../events/extractor-incremental.json")),
         &deps,
@@ -69,6 +89,10 @@ async fn the_full_then_the_incremental_event_land_raw_data() {
         incr.records > 0 && incr.manifest_key.starts_with("raw/increment/"),
         "{incr:?}"
     );
+    // The full run never went through transform and gold: the incremental run names it as
+    // pending, to be finished first.
+    let pending: Vec<_> = incr.pending.iter().map(|p| &p.run_id).collect();
+    assert_eq!(pending, [&full.run_id]);
     assert_eq!(
         incr.window.since,
         Some(full.window.until - chrono::Duration::minutes(15))

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use lakehouse_core::{
-    contracts::{GoldOutput, TransformOutput},
-    layout,
+    contracts::{GoldOutput, TableCommit, TransformOutput, owner_of},
+    layout, lease, ledger,
     report::{self, StageReport},
 };
 use tracing::info;
@@ -23,7 +23,24 @@ pub use error::{GoldError, Result};
 /// The lake, its warehouse and the commit retry policy.
 pub type Deps = lakehouse_tables::StageDeps;
 
+/// The gold stage of one run, under the lake's lease, which it releases when done: the run
+/// ends here. A run the ledger already has through gold is not built again; its recorded output
+/// is returned, every commit marked as already made.
 pub async fn run(input: TransformOutput, deps: &Deps) -> Result<GoldOutput> {
+    let owner = owner_of(input.lease.as_ref(), &input.run_id);
+    let work = async {
+        match ledger::gold(&deps.lake, &input.run_id).await? {
+            Some(mut recorded) => {
+                TableCommit::mark_replayed(&mut recorded.tables);
+                Ok(recorded)
+            }
+            None => build(&input, deps).await,
+        }
+    };
+    lease::with_lease(&deps.lake, &owner, &deps.lease, work, |_| true).await
+}
+
+async fn build(input: &TransformOutput, deps: &Deps) -> Result<GoldOutput> {
     let started = Instant::now();
     let run_id = input.run_id.clone();
     let tables = if input.touched_dates.is_empty() {
@@ -51,11 +68,13 @@ pub async fn run(input: TransformOutput, deps: &Deps) -> Result<GoldOutput> {
     )
     .await?;
     report::assemble(&deps.lake, &run_id).await?;
-    Ok(GoldOutput {
+    let out = GoldOutput {
         report_key: layout::report_key(&run_id),
         run_id,
         tables,
-    })
+    };
+    ledger::record_gold(&deps.lake, &out).await?;
+    Ok(out)
 }
 
 /// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`.

@@ -1,6 +1,6 @@
 //! Lambda adapter of the gold stage.
 
-use lakehouse_core::Lake;
+use lakehouse_core::{Lake, lease::LeaseConfig};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 #[global_allocator]
@@ -12,6 +12,7 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let deps = gold_builder::Deps::new(Lake::from_env()?).await?;
+    let lease = LeaseConfig::from_env_or(LeaseConfig::default())?;
+    let deps = gold_builder::Deps::new(Lake::from_env()?, lease).await?;
     run(service_fn(|event| gold_builder::handler(event, &deps))).await
 }

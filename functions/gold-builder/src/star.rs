@@ -7,17 +7,12 @@ use lakehouse_core::{
     runid::RunId,
 };
 use lakehouse_tables::{
-    Table,
-    bridge::{conform, read_live},
-    commit::{LiveFile, Plan, commit_run, live_files, rewrite},
-    entity::upsert,
-    schemas::{
-        CUSTOMERS, DIM_CUSTOMERS, DIM_DATES, DIM_PRODUCTS, FACT_SALES, ORDERS, PRODUCTS, TableDef,
-    },
+    Change, Rows, TableWrite,
+    schemas::{CUSTOMERS, DIM_CUSTOMERS, DIM_DATES, DIM_PRODUCTS, FACT_SALES, ORDERS, PRODUCTS},
 };
 use polars::prelude::*;
 
-use crate::{Deps, GoldError, Result};
+use crate::{Deps, Result};
 
 /// One row per day from `first` to `last`, inclusive.
 pub fn calendar(first: NaiveDate, last: NaiveDate) -> PolarsResult<DataFrame> {
@@ -43,58 +38,60 @@ pub fn calendar(first: NaiveDate, last: NaiveDate) -> PolarsResult<DataFrame> {
     ])
 }
 
-/// A dimension that mirrors a silver entity table: its new and changed rows are written
-/// ([`upsert`]), so a round in which no customer changed writes none.
-async fn mirror(
-    deps: &Deps,
-    run_id: &RunId,
-    source: &TableDef,
-    dim: &TableDef,
-) -> Result<TableCommit> {
-    let silver = deps.warehouse.require(source.name).await?;
-    let files = live_files(&silver).await?;
-    let rows = read_live(&silver, source, &files.iter().collect::<Vec<_>>()).await?;
-    let wanted = conform(rows, dim).collect()?;
-    commit_run::<GoldError>(&deps.warehouse, dim, run_id, &deps.retry, async |table| {
-        let live = live_files(table).await?;
-        let all: Vec<&LiveFile> = live.iter().collect();
-        let have = read_live(table, dim, &all).await?.collect()?;
-        Ok(upsert(table, dim, have, wanted.clone(), &all).await?)
-    })
-    .await
+/// The calendar of the days from `first` to `last` (days since 1970-01-01).
+fn calendar_of_span(first: i32, last: i32) -> PolarsResult<DataFrame> {
+    calendar(from_days(first), from_days(last))
 }
 
-async fn dates(deps: &Deps, run_id: &RunId, silver_orders: &[LiveFile]) -> Result<TableCommit> {
-    let span = silver_orders.iter().filter_map(|f| f.day);
-    let (Some(first), Some(last)) = (span.clone().min(), span.max()) else {
-        return Ok(TableCommit {
-            table: DIM_DATES.name.into(),
-            rows_written: 0,
-            files_added: 0,
-            files_removed: 0,
-            snapshot_id: None,
-            already_committed: false,
-        });
-    };
-    let wanted = calendar(from_days(first), from_days(last))?;
-    commit_run::<GoldError>(
-        &deps.warehouse,
-        &DIM_DATES,
-        run_id,
-        &deps.retry,
-        async |table| {
-            let live = live_files(table).await?;
-            let all: Vec<&LiveFile> = live.iter().collect();
-            let have = read_live(table, &DIM_DATES, &all).await?.collect()?;
-            if have.height() == wanted.height()
-                && have.column("date_key")?.equals(wanted.column("date_key")?)
-            {
-                return Ok(Plan::default());
-            }
-            Ok(rewrite(table, &DIM_DATES, wanted.clone().lazy(), &all).await?)
-        },
-    )
-    .await
+/// What the run asks of the four gold tables, each read from silver as the commit attempt
+/// finds it:
+/// - `fact_sales`: the touched day partitions, rebuilt from silver's same partitions;
+/// - `dim_customers`, `dim_products`: mirrors of the silver entity tables, written as the new
+///   and changed keys they take (a round in which no customer changed writes none);
+/// - `dim_dates`: a calendar spanning the facts, rewritten only when the span changes.
+pub fn writes(touched: &[NaiveDate]) -> [TableWrite; 4] {
+    let days: Vec<i32> = touched.iter().map(|d| to_days(*d)).collect();
+    [
+        TableWrite::new(
+            &FACT_SALES,
+            Change::ReplacePartitions {
+                rows: Rows::Table {
+                    def: &ORDERS,
+                    days: Some(days.clone()),
+                },
+                days,
+            },
+        ),
+        TableWrite::new(
+            &DIM_CUSTOMERS,
+            Change::Upsert {
+                rows: Rows::Table {
+                    def: &CUSTOMERS,
+                    days: None,
+                },
+                reduce: None,
+            },
+        ),
+        TableWrite::new(
+            &DIM_PRODUCTS,
+            Change::Upsert {
+                rows: Rows::Table {
+                    def: &PRODUCTS,
+                    days: None,
+                },
+                reduce: None,
+            },
+        ),
+        TableWrite::new(
+            &DIM_DATES,
+            Change::ReplaceIfChanged {
+                rows: Rows::DaySpan {
+                    def: &ORDERS,
+                    make: calendar_of_span,
+                },
+            },
+        ),
+    ]
 }
 
 /// Commits the four gold tables. They are independent (each commit is exactly-once on its own
@@ -106,43 +103,17 @@ pub(crate) async fn build(
     run_id: &RunId,
     touched: &[NaiveDate],
 ) -> Result<Vec<TableCommit>> {
-    let silver = deps.warehouse.require(ORDERS.name).await?;
-    let silver_files = live_files(&silver).await?;
+    let [fact, customers, products, dates] = writes(touched)
+        .map(|write| async move { write.apply(&deps.warehouse, run_id, &deps.retry).await });
     // Boxed: side by side, the four commits' futures made a state too large for a 2 MiB
     // thread stack (a test thread's) in debug builds.
     let (fact, customers, products, dates) = futures::join!(
-        Box::pin(facts(deps, run_id, &silver, &silver_files, touched)),
-        Box::pin(mirror(deps, run_id, &CUSTOMERS, &DIM_CUSTOMERS)),
-        Box::pin(mirror(deps, run_id, &PRODUCTS, &DIM_PRODUCTS)),
-        Box::pin(dates(deps, run_id, &silver_files)),
+        Box::pin(fact),
+        Box::pin(customers),
+        Box::pin(products),
+        Box::pin(dates),
     );
     Ok(vec![fact?, customers?, products?, dates?])
-}
-
-/// `fact_sales`, rebuilt from silver in the touched partitions only.
-async fn facts(
-    deps: &Deps,
-    run_id: &RunId,
-    silver: &Table,
-    silver_files: &[LiveFile],
-    touched: &[NaiveDate],
-) -> Result<TableCommit> {
-    let days: Vec<i32> = touched.iter().map(|d| to_days(*d)).collect();
-    let in_touched = |f: &&LiveFile| f.day.is_some_and(|d| days.contains(&d));
-    let source: Vec<&LiveFile> = silver_files.iter().filter(in_touched).collect();
-    let facts = read_live(silver, &ORDERS, &source).await?;
-    commit_run::<GoldError>(
-        &deps.warehouse,
-        &FACT_SALES,
-        run_id,
-        &deps.retry,
-        async |table| {
-            let live = live_files(table).await?;
-            let replace: Vec<&LiveFile> = live.iter().filter(in_touched).collect();
-            Ok(rewrite(table, &FACT_SALES, facts.clone(), &replace).await?)
-        },
-    )
-    .await
 }
 
 #[cfg(test)]

@@ -31,19 +31,24 @@ async fn silver_becomes_a_star_schema() {
     let (url, _server) = serve_on_loopback(Arc::new(SourceState { store, clock }))
         .await
         .unwrap();
-    let extract = extractor::Deps::new(lake.clone(), extractor::Config::new(url))
-        .await
-        .unwrap();
+    let extract = extractor::Deps::new(
+        lake.clone(),
+        extractor::Config::new(url),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let landed = extractor::run(
         ExtractInput {
             mode: Mode::Full,
             run_id: None,
+            lease: None,
         },
         &extract,
     )
     .await
     .unwrap();
-    let deps = Deps::new(lake.clone()).await.unwrap();
+    let deps = Deps::new(lake.clone(), Default::default()).await.unwrap();
     let silver = transformer::run(landed, &deps).await.unwrap();
 
     let out = handler(LambdaEvent::new(silver.clone(), Context::default()), &deps)
@@ -67,7 +72,7 @@ async fn a_lake_without_silver_is_invalid_input() {
     let dir = tempfile::tempdir().unwrap();
     let fixture: TransformOutput =
         serde_json::from_str(include_str!("../../../events/gold-builder.json")).unwrap();
-    let deps = Deps::new(lake(&dir)).await.unwrap();
+    let deps = Deps::new(lake(&dir), Default::default()).await.unwrap();
     let err = handler(LambdaEvent::new(fixture, Context::default()), &deps)
         .await
         .unwrap_err();

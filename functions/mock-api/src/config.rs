@@ -14,6 +14,8 @@ pub const ENV_START: &str = "MOCK_START";
 pub const ENV_NOW: &str = "MOCK_NOW";
 pub const ENV_BAD_SHARE: &str = "MOCK_BAD_SHARE";
 pub const ENV_UPDATE_SHARE: &str = "MOCK_UPDATE_SHARE";
+pub const ENV_DATE_MOVE_SHARE: &str = "MOCK_DATE_MOVE_SHARE";
+pub const ENV_CHANGE_SHARE: &str = "MOCK_CHANGE_SHARE";
 
 fn time(name: &str, value: &str) -> Result<DateTime<Utc>, ConfigError> {
     DateTime::parse_from_rfc3339(value)
@@ -38,6 +40,8 @@ impl StoreConfig {
             },
             bad_share: parse(ENV_BAD_SHARE)?.unwrap_or(d.bad_share),
             update_share: parse(ENV_UPDATE_SHARE)?.unwrap_or(d.update_share),
+            date_move_share: parse(ENV_DATE_MOVE_SHARE)?.unwrap_or(d.date_move_share),
+            change_share: parse(ENV_CHANGE_SHARE)?.unwrap_or(d.change_share),
             ..d
         };
         config.validate()?;

@@ -5,7 +5,11 @@
 //! materialising the data set, and the same seed always gives byte-identical answers. Orders go
 //! on being created after day 0 at the same rate; "now" (the `until` of a query) decides what is
 //! visible. A share of orders is updated 1 to 72 hours after creation (a status change, so the
-//! same order_id comes again with a later updated_at), and a share is bad.
+//! same order_id comes again with a later updated_at; some updates also correct the order's
+//! date to the day of the update, which moves it to another order_date partition), and a share
+//! is bad. A share of customers and products change their attributes once (a customer moves
+//! country and segment, a product is renamed and recategorised): a record carries them as they
+//! are at its `updated_at`.
 
 use std::collections::BTreeMap;
 
@@ -67,6 +71,20 @@ pub struct StoreConfig {
     pub update_share: f64,
     /// Share of orders whose record is bad.
     pub bad_share: f64,
+    /// Share of updates that also move the order's date to the day of the update.
+    #[serde(default = "default_date_move_share")]
+    pub date_move_share: f64,
+    /// Share of customers, and of products, whose attributes change once.
+    #[serde(default = "default_change_share")]
+    pub change_share: f64,
+}
+
+fn default_date_move_share() -> f64 {
+    0.05
+}
+
+fn default_change_share() -> f64 {
+    0.02
 }
 
 impl Default for StoreConfig {
@@ -83,6 +101,8 @@ impl Default for StoreConfig {
             products: 1_000,
             update_share: 0.10,
             bad_share: 0.01,
+            date_move_share: default_date_move_share(),
+            change_share: default_change_share(),
         }
     }
 }
@@ -108,6 +128,8 @@ impl StoreConfig {
             ));
         }
         share("update_share", self.update_share)?;
+        share("date_move_share", self.date_move_share)?;
+        share("change_share", self.change_share)?;
         share("bad_share", self.bad_share)
     }
 
@@ -123,6 +145,8 @@ struct Customer {
     email: String,
     country: &'static str,
     segment: &'static str,
+    /// When the customer moves (country and segment change), if ever.
+    moves_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +154,14 @@ struct Product {
     name: String,
     category: &'static str,
     price_cents: i64,
+    /// When the product is renamed and recategorised, if ever.
+    renamed_at: Option<DateTime<Utc>>,
+}
+
+/// The next of `items` after `item`: a changed attribute.
+fn next_of(items: &[&'static str], item: &str) -> &'static str {
+    let at = items.iter().position(|i| *i == item).unwrap_or(0);
+    items[(at + 1) % items.len()]
 }
 
 /// One order as generated, before it is rendered for a given point in time.
@@ -140,9 +172,26 @@ struct Order {
     customer: usize,
     product: usize,
     quantity: i64,
-    update: Option<(DateTime<Utc>, &'static str)>,
+    update: Option<Update>,
     bad: Option<BadKind>,
     variant: u32,
+}
+
+/// An order's later version.
+#[derive(Debug, Clone, Copy)]
+struct Update {
+    at: DateTime<Utc>,
+    status: &'static str,
+    /// Whether the update also corrects the order's date to the day of the update.
+    moves_date: bool,
+}
+
+/// The version of an order visible at some time.
+#[derive(Debug, Clone, Copy)]
+struct Version {
+    updated_at: DateTime<Utc>,
+    status: &'static str,
+    order_date: chrono::NaiveDate,
 }
 
 /// A query over the store: records whose visible version has `since < updated_at <= until`.
@@ -170,6 +219,13 @@ pub struct Truth {
     pub bad_records: Vec<(Option<String>, BadKind)>,
     /// Orders that were updated after creation (visible in their updated state).
     pub updated_orders: u64,
+    /// order_id -> order_date of its latest version, for every valid order.
+    pub order_dates: BTreeMap<String, chrono::NaiveDate>,
+    /// order_id -> the date it was created on, for the valid orders whose date an update moved.
+    pub moved_orders: BTreeMap<String, chrono::NaiveDate>,
+    /// Customers and products whose attributes changed by then.
+    pub changed_customers: u64,
+    pub changed_products: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +246,17 @@ fn rng_for(seed: u64, stream: u64, index: u64) -> SmallRng {
 
 fn pick<T: Copy>(rng: &mut SmallRng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
+}
+
+/// When entity `index` of a stream changes its attributes, if it is among the `change_share`
+/// that do: any time over twice the history, so changes go on after day 0. A stream of its own,
+/// so the other attributes do not depend on the share.
+fn change_time(config: &StoreConfig, stream: u64, index: u64) -> Option<DateTime<Utc>> {
+    let mut rng = rng_for(config.seed, stream, index);
+    rng.random_bool(config.change_share).then(|| {
+        let span_ms = f64::from(config.history_days) * 2.0 * 86_400_000.0;
+        config.start + Duration::seconds((rng.random::<f64>() * span_ms / 1000.0) as i64)
+    })
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -213,6 +280,7 @@ impl SyntheticStore {
                     ),
                     country: pick(&mut rng, &COUNTRIES),
                     segment: pick(&mut rng, &SEGMENTS),
+                    moves_at: change_time(&config, 4, c),
                 }
             })
             .collect();
@@ -227,6 +295,7 @@ impl SyntheticStore {
                     ),
                     category: pick(&mut rng, &CATEGORIES),
                     price_cents: rng.random_range(250..50_000),
+                    renamed_at: change_time(&config, 5, p),
                 }
             })
             .collect();
@@ -262,7 +331,13 @@ impl SyntheticStore {
             .then(|| pick(&mut rng, &BadKind::ALL));
         let update = (bad.is_none() && rng.random_bool(self.config.update_share)).then(|| {
             let delay = Duration::seconds(rng.random_range(3_600..MAX_UPDATE_DELAY.num_seconds()));
-            (created_at + delay, pick(&mut rng, &FINAL_STATUSES))
+            Update {
+                at: created_at + delay,
+                status: pick(&mut rng, &FINAL_STATUSES),
+                // A stream of its own, so the rest of the order does not depend on the share.
+                moves_date: rng_for(self.config.seed, 3, index)
+                    .random_bool(self.config.date_move_share),
+            }
         });
         Order {
             index,
@@ -276,39 +351,69 @@ impl SyntheticStore {
         }
     }
 
-    /// The version of an order visible at `until`: (updated_at, status).
-    fn visible(order: &Order, until: DateTime<Utc>) -> (DateTime<Utc>, &'static str) {
+    /// The version of an order visible at `until`.
+    fn visible(order: &Order, until: DateTime<Utc>) -> Version {
         match order.update {
-            Some((at, status)) if at <= until => (at, status),
-            _ => (order.created_at, "placed"),
+            Some(update) if update.at <= until => Version {
+                updated_at: update.at,
+                status: update.status,
+                order_date: if update.moves_date {
+                    update.at.date_naive()
+                } else {
+                    order.created_at.date_naive()
+                },
+            },
+            _ => Version {
+                updated_at: order.created_at,
+                status: "placed",
+                order_date: order.created_at.date_naive(),
+            },
         }
     }
 
-    fn render(
-        &self,
-        order: &Order,
-        updated_at: DateTime<Utc>,
-        status: &'static str,
-    ) -> SourceRecord {
+    fn render(&self, order: &Order, version: Version) -> SourceRecord {
+        let Version {
+            updated_at,
+            status,
+            order_date,
+        } = version;
         let customer = &self.customers[order.customer];
         let product = &self.products[order.product];
+        let moved = customer.moves_at.is_some_and(|t| t <= updated_at);
+        let renamed = product.renamed_at.is_some_and(|t| t <= updated_at);
         let amount_cents = product.price_cents * order.quantity;
         let mut record = SourceRecord {
             order_id: Raw::Value(format!("ORD-{:09}", order.index)),
             customer_id: Raw::Value(format!("CUST-{:06}", order.customer)),
             customer_name: customer.name.clone(),
             customer_email: customer.email.clone(),
-            customer_country: customer.country,
-            customer_segment: customer.segment,
+            customer_country: if moved {
+                next_of(&COUNTRIES, customer.country)
+            } else {
+                customer.country
+            },
+            customer_segment: if moved {
+                next_of(&SEGMENTS, customer.segment)
+            } else {
+                customer.segment
+            },
             product_id: Raw::Value(format!("PROD-{:05}", order.product)),
-            product_name: product.name.clone(),
-            product_category: product.category,
+            product_name: if renamed {
+                format!("{} II", product.name)
+            } else {
+                product.name.clone()
+            },
+            product_category: if renamed {
+                next_of(&CATEGORIES, product.category)
+            } else {
+                product.category
+            },
             quantity: Raw::Value(order.quantity),
             unit_price: Raw::Value(product.price_cents as f64 / 100.0),
             amount: Raw::Value(amount_cents as f64 / 100.0),
             currency: "EUR",
             status,
-            order_date: Raw::Value(order.created_at.date_naive().to_string()),
+            order_date: Raw::Value(order_date.to_string()),
             updated_at: rfc3339(updated_at),
         };
         match order.bad {
@@ -351,8 +456,8 @@ impl SyntheticStore {
                     next_cursor: None,
                 };
             }
-            let (updated_at, status) = Self::visible(&order, query.until);
-            if query.since.is_none_or(|since| updated_at > since) {
+            let version = Self::visible(&order, query.until);
+            if query.since.is_none_or(|since| version.updated_at > since) {
                 let copies = if order.bad == Some(BadKind::DuplicateRecord) {
                     2
                 } else {
@@ -361,7 +466,7 @@ impl SyntheticStore {
                 if !records.is_empty() && records.len() + copies > limit {
                     break;
                 }
-                let record = self.render(&order, updated_at, status);
+                let record = self.render(&order, version);
                 if copies == 2 {
                     records.push(record.clone());
                 }
@@ -387,26 +492,42 @@ impl SyntheticStore {
                 break;
             }
             let order_id = format!("ORD-{:09}", order.index);
-            let (_, status) = Self::visible(&order, until);
+            let version = Self::visible(&order, until);
             match order.bad {
-                Some(BadKind::DuplicateRecord) => {
-                    truth.valid_orders.insert(order_id.clone(), status.into());
-                    truth
-                        .bad_records
-                        .push((Some(order_id), BadKind::DuplicateRecord));
-                }
                 Some(BadKind::MissingOrderId) => {
-                    truth.bad_records.push((None, BadKind::MissingOrderId))
+                    truth.bad_records.push((None, BadKind::MissingOrderId));
+                    continue;
                 }
-                Some(kind) => truth.bad_records.push((Some(order_id), kind)),
-                None => {
-                    if status != "placed" {
-                        truth.updated_orders += 1;
-                    }
-                    truth.valid_orders.insert(order_id, status.into());
+                Some(BadKind::DuplicateRecord) => truth
+                    .bad_records
+                    .push((Some(order_id.clone()), BadKind::DuplicateRecord)),
+                Some(kind) => {
+                    truth.bad_records.push((Some(order_id), kind));
+                    continue;
                 }
+                None if version.status != "placed" => truth.updated_orders += 1,
+                None => {}
             }
+            let created = order.created_at.date_naive();
+            if version.order_date != created {
+                truth.moved_orders.insert(order_id.clone(), created);
+            }
+            truth
+                .order_dates
+                .insert(order_id.clone(), version.order_date);
+            truth.valid_orders.insert(order_id, version.status.into());
         }
+        let changed = |t: Option<DateTime<Utc>>| t.is_some_and(|t| t <= until);
+        truth.changed_customers = self
+            .customers
+            .iter()
+            .filter(|c| changed(c.moves_at))
+            .count() as u64;
+        truth.changed_products = self
+            .products
+            .iter()
+            .filter(|p| changed(p.renamed_at))
+            .count() as u64;
         truth
     }
 }

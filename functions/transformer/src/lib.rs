@@ -26,10 +26,11 @@ use futures::{StreamExt, TryStreamExt, stream};
 use lakehouse_core::{
     Lake,
     checksum::Checksum,
-    contracts::{ExtractOutput, Manifest, TransformOutput},
-    dates,
+    contracts::{ExtractOutput, Manifest, TableCommit, TransformOutput},
+    dates, lease, ledger,
     report::{self, StageReport},
 };
+use lakehouse_tables::schemas::ORDERS;
 use polars::prelude::*;
 use tracing::{debug, info};
 
@@ -119,7 +120,25 @@ fn touched_days(batch: &DataFrame) -> Result<Vec<i32>> {
     Ok(days)
 }
 
+/// The transform stage of one run, under the lake's lease (which it passes on to the gold
+/// stage, or releases if it fails). A run the ledger already has through silver is not
+/// transformed again: its recorded output is returned, every commit marked as already made.
 pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
+    let work = async {
+        let mut out = match ledger::silver(&deps.lake, &input.run_id).await? {
+            Some(mut recorded) => {
+                TableCommit::mark_replayed(&mut recorded.tables);
+                recorded
+            }
+            None => transform(&input, deps).await?,
+        };
+        out.lease = input.lease.clone();
+        Ok(out)
+    };
+    lease::with_lease(&deps.lake, &input.owner(), &deps.lease, work, |_| false).await
+}
+
+async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     let started = Instant::now();
     let run_id = input.run_id.clone();
     let manifest: Manifest = deps
@@ -146,11 +165,18 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     let batch = transform::valid_orders(valid.lazy(), run_id.as_str()).collect()?;
     let bad = bad.collect()?;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
-    let days = touched_days(&batch)?;
+    let mut days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;
     info!(%run_id, rows_in, valid = batch.height(), quarantined = bad.height(), partitions = days.len(), "classified");
 
-    let tables = silver::write(deps, &run_id, &batch, bad, &days).await?;
+    let tables = silver::write(deps, &run_id, &batch, bad).await?;
+    // The orders' commit knows every partition it changed: besides the batch's days, those an
+    // order moved away from.
+    if let Some(orders) = tables.iter().find(|t| t.table == ORDERS.name) {
+        days.extend(orders.partitions.iter().map(|d| dates::to_days(*d)));
+        days.sort_unstable();
+        days.dedup();
+    }
 
     let out = TransformOutput {
         run_id: run_id.clone(),
@@ -161,6 +187,7 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
         quarantined_by_reason,
         touched_dates: days.iter().map(|d| dates::from_days(*d)).collect(),
         tables,
+        lease: None,
     };
     report::save_stage(
         &deps.lake,
@@ -176,6 +203,7 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
         },
     )
     .await?;
+    ledger::record_silver(&deps.lake, &out).await?;
     Ok(out)
 }
 

@@ -1,6 +1,6 @@
 //! Lambda adapter of the transform stage.
 
-use lakehouse_core::Lake;
+use lakehouse_core::{Lake, lease::LeaseConfig};
 use lambda_runtime::{Error, run, service_fn, tracing};
 
 // polars allocates and frees many small strings; mimalloc is faster at that than the system
@@ -14,6 +14,7 @@ fn main() -> Result<(), Error> {
 
 async fn serve() -> Result<(), Error> {
     tracing::init_default_subscriber();
-    let deps = transformer::Deps::new(Lake::from_env()?).await?;
+    let lease = LeaseConfig::from_env_or(LeaseConfig::default())?;
+    let deps = transformer::Deps::new(Lake::from_env()?, lease).await?;
     run(service_fn(|event| transformer::handler(event, &deps))).await
 }

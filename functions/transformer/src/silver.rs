@@ -1,15 +1,20 @@
-//! Merging one classified batch into the silver tables, each commit tagged with the run id.
+//! What one classified batch asks of the silver tables: each a declarative write
+//! ([`TableWrite`]) that `lakehouse-tables` carries out inside its commit retry loop, tagged with
+//! the run id.
 
 use lakehouse_core::{contracts::TableCommit, runid::RunId};
 use lakehouse_tables::{
-    bridge::{conform, read_live},
-    commit::{LiveFile, commit_run, live_files, rewrite},
-    entity::{by_key, upsert},
-    schemas::{CUSTOMERS, ORDERS, PRODUCTS, QUARANTINE, TableDef},
+    Change, Rows, TableDef, TableWrite,
+    bridge::conform,
+    schemas::{CUSTOMERS, ORDERS, PRODUCTS, QUARANTINE},
 };
 use polars::prelude::*;
 
 use crate::{Deps, Result, TransformError, transform};
+
+/// The columns that say a bad record was already quarantined: an overlap window delivers it
+/// again with the same order, version and reason.
+pub(crate) const QUARANTINE_IDENTITY: &[&str] = &["order_id", "updated_at", "reason"];
 
 /// Commits the batch to the four silver tables. The commits are independent (each is
 /// exactly-once on its own table) and run concurrently: while one waits on its Parquet encoding
@@ -20,11 +25,27 @@ pub(crate) async fn write(
     run_id: &RunId,
     batch: &DataFrame,
     bad: DataFrame,
-    days: &[i32],
 ) -> Result<Vec<TableCommit>> {
     let has_orders = batch.height() > 0;
+    let apply = |write: TableWrite| async move {
+        Ok::<_, TransformError>(write.apply(&deps.warehouse, run_id, &deps.retry).await?)
+    };
+    let orders = TableWrite::new(
+        &ORDERS,
+        Change::Merge {
+            rows: batch.clone(),
+            latest: transform::latest_by,
+        },
+    );
+    let quarantine = TableWrite::new(
+        &QUARANTINE,
+        Change::AppendNew {
+            rows: bad.clone(),
+            on: QUARANTINE_IDENTITY,
+        },
+    );
     let (orders, customers, products, quarantine) = futures::join!(
-        when(has_orders, orders(deps, run_id, batch, days)),
+        when(has_orders, apply(orders)),
         when(
             has_orders,
             merge_entities(
@@ -45,7 +66,7 @@ pub(crate) async fn write(
                 transform::products
             )
         ),
-        when(bad.height() > 0, quarantine(deps, run_id, bad)),
+        when(bad.height() > 0, apply(quarantine)),
     );
     [orders, customers, products, quarantine]
         .into_iter()
@@ -63,39 +84,6 @@ async fn when(
     } else {
         Ok(None)
     }
-}
-
-/// Orders: only the partitions the batch touches are read and rewritten.
-async fn orders(
-    deps: &Deps,
-    run_id: &RunId,
-    batch: &DataFrame,
-    days: &[i32],
-) -> Result<TableCommit> {
-    commit_run::<TransformError>(
-        &deps.warehouse,
-        &ORDERS,
-        run_id,
-        &deps.retry,
-        async |table| {
-            let live = live_files(table).await?;
-            let touched: Vec<&LiveFile> = live
-                .iter()
-                .filter(|f| f.day.is_some_and(|d| days.binary_search(&d).is_ok()))
-                .collect();
-            let fresh = conform(batch.clone().lazy(), &ORDERS);
-            if touched.is_empty() {
-                // The batch already holds one row per order (`versions::settle`): with
-                // nothing to merge it is written as is (day 0, or only new days).
-                return Ok(rewrite(table, &ORDERS, fresh, &[]).await?);
-            }
-            let existing = read_live(table, &ORDERS, &touched).await?;
-            let both = concat([existing, fresh], UnionArgs::default())?.collect()?;
-            let merged = transform::latest_by(&both, "order_id")?;
-            Ok(rewrite(table, &ORDERS, merged.lazy(), &touched).await?)
-        },
-    )
-    .await
 }
 
 fn customer_rows(batch: &DataFrame) -> LazyFrame {
@@ -122,30 +110,11 @@ fn product_rows(batch: &DataFrame) -> LazyFrame {
     ])
 }
 
-async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<TableCommit> {
-    commit_run::<TransformError>(
-        &deps.warehouse,
-        &QUARANTINE,
-        run_id,
-        &deps.retry,
-        async |table| {
-            // An overlap window re-delivers records already seen: a bad record already in
-            // quarantine (same order, version and reason) is not appended again.
-            let live = live_files(table).await?;
-            let all: Vec<&LiveFile> = live.iter().collect();
-            let seen = read_live(table, &QUARANTINE, &all).await?;
-            let fresh = transform::not_yet_quarantined(bad.clone().lazy(), seen);
-            Ok(rewrite(table, &QUARANTINE, fresh, &[]).await?)
-        },
-    )
-    .await
-}
-
 /// Customers and products: the table's rows and the batch's go through the same reduction,
 /// which keeps one row per key, and only the keys whose attributes changed are written
-/// ([`upsert`]). A version that repeats a row's attributes with a later `updated_at` is no
-/// change: `updated_at` and `run_id` say when the row's attributes were last set, and by which
-/// run.
+/// ([`Change::Upsert`]). A version that repeats a row's attributes with a later `updated_at` is
+/// no change: `updated_at` and `run_id` say when the row's attributes were last set, and by
+/// which run.
 ///
 /// The batch is reduced on its own first, once for all commit attempts: a day-0 batch names
 /// its ~200,000 customers in a million order rows, and joining those rows with the table's
@@ -154,8 +123,7 @@ async fn quarantine(deps: &Deps, run_id: &RunId, bad: DataFrame) -> Result<Table
 /// batch's still after the table's, so it wins ties) and the earliest of its earliest.
 ///
 /// That first reduction runs on the blocking pool: on this task, a day-0 batch's customers
-/// (a tenth of a second of both cores) held back the orders' commit, which `write` polls on the
-/// same task, and the cores idled where the reduction's passes narrow to one.
+/// held back the orders' commit, which `write` polls on the same task.
 async fn merge_entities(
     deps: &Deps,
     run_id: &RunId,
@@ -163,35 +131,19 @@ async fn merge_entities(
     rows: LazyFrame,
     reduce: fn(&DataFrame) -> PolarsResult<DataFrame>,
 ) -> Result<TableCommit> {
-    let key = def.require_key()?;
-    // Conformed twice: `reduce` needs the table's types, and may move a column (customers
-    // appends first_order_date), where stacking with the table's rows needs its order.
-    let batch = tokio::task::spawn_blocking(move || {
-        conform(reduce(&conform(rows, def).collect()?)?.lazy(), def).collect()
-    })
-    .await
-    .map_err(|source| TransformError::Task {
-        what: format!("reducing the batch's {}", def.name),
-        source,
-    })??;
-    commit_run::<TransformError>(&deps.warehouse, def, run_id, &deps.retry, async |table| {
-        let live = live_files(table).await?;
-        let all: Vec<&LiveFile> = live.iter().collect();
-        let have = read_live(table, def, &all).await?.collect()?;
-        // The table's rows of the batch's keys: only those can change.
-        let known = by_key(
-            have.clone().lazy(),
-            batch.clone().lazy(),
-            key,
-            JoinType::Semi,
-        )
-        .collect()?;
-        let wanted = if known.height() == 0 {
-            batch.clone()
-        } else {
-            reduce(&known.vstack(&batch)?)?
-        };
-        Ok(upsert(table, def, have, wanted, &all).await?)
-    })
-    .await
+    // `reduce` reads the table's types.
+    let batch = tokio::task::spawn_blocking(move || reduce(&conform(rows, def).collect()?))
+        .await
+        .map_err(|source| TransformError::Task {
+            what: format!("reducing the batch's {}", def.name),
+            source,
+        })??;
+    let write = TableWrite::new(
+        def,
+        Change::Upsert {
+            rows: Rows::Frame(batch),
+            reduce: Some(reduce),
+        },
+    );
+    Ok(write.apply(&deps.warehouse, run_id, &deps.retry).await?)
 }

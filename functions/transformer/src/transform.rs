@@ -177,20 +177,6 @@ pub fn quarantine(refused: LazyFrame, run_id: &str) -> LazyFrame {
     refused.select(columns)
 }
 
-/// The rows of `bad` not already in the quarantine `seen`, by (order_id, updated_at, reason);
-/// null order ids compare equal, so a keyless record is recognised too.
-pub fn not_yet_quarantined(bad: LazyFrame, seen: LazyFrame) -> LazyFrame {
-    let keys = || [col("order_id"), col("updated_at"), col("reason")];
-    let mut args = JoinArgs::new(JoinType::Anti);
-    args.nulls_equal = true;
-    bad.join(
-        seen.select(keys()).unique(None, UniqueKeepStrategy::Any),
-        keys(),
-        keys(),
-        args,
-    )
-}
-
 /// One row per key, its latest version ([`keyed::latest_rows`]: the latest `updated_at`, and
 /// among equal timestamps the row that comes last, so newer batches appended after older data
 /// win ties), in row order.
@@ -437,7 +423,10 @@ pub(crate) mod tests {
             ]),
             "r2",
         );
-        let fresh = not_yet_quarantined(again, first).collect().unwrap();
+        let on = crate::silver::QUARANTINE_IDENTITY;
+        let fresh = lakehouse_tables::write::not_in(again, first, on)
+            .collect()
+            .unwrap();
         let ids: Vec<_> = fresh
             .column("order_id")
             .unwrap()

@@ -30,13 +30,18 @@ async fn extracted(dir: &tempfile::TempDir) -> (Lake, ExtractOutput) {
     let (url, _server) = serve_on_loopback(Arc::new(SourceState { store, clock }))
         .await
         .unwrap();
-    let deps = extractor::Deps::new(lake.clone(), extractor::Config::new(url))
-        .await
-        .unwrap();
+    let deps = extractor::Deps::new(
+        lake.clone(),
+        extractor::Config::new(url),
+        Default::default(),
+    )
+    .await
+    .unwrap();
     let out = extractor::run(
         ExtractInput {
             mode: Mode::Full,
             run_id: None,
+            lease: None,
         },
         &deps,
     )
@@ -49,7 +54,7 @@ async fn extracted(dir: &tempfile::TempDir) -> (Lake, ExtractOutput) {
 async fn a_landed_run_becomes_silver() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, landed) = extracted(&dir).await;
-    let deps = Deps::new(lake).await.unwrap();
+    let deps = Deps::new(lake, Default::default()).await.unwrap();
     let out = handler(event(landed.clone()), &deps).await.unwrap();
     assert_eq!(out.rows_in, landed.records);
     assert_eq!(out.rows_in, out.rows_valid + out.quarantined);
@@ -77,9 +82,12 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     let empty =
         Lake::open(LakeLocation::parse(dir.path().to_str().unwrap(), Default::default()).unwrap())
             .unwrap();
-    let missing = handler(event(fixture), &Deps::new(empty).await.unwrap())
-        .await
-        .unwrap_err();
+    let missing = handler(
+        event(fixture),
+        &Deps::new(empty, Default::default()).await.unwrap(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(missing.error_type, "InvalidInput");
     assert!(
         missing.error_message.contains("no manifest"),
@@ -97,9 +105,12 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     )
     .await
     .unwrap();
-    let corrupt = handler(event(landed), &Deps::new(lake).await.unwrap())
-        .await
-        .unwrap_err();
+    let corrupt = handler(
+        event(landed),
+        &Deps::new(lake, Default::default()).await.unwrap(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         corrupt.error_type, "DataQuality",
         "{}",

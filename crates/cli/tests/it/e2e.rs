@@ -10,6 +10,7 @@ use lakehouse_core::{
     checksum::Checksum,
     config::{self, S3Settings},
     contracts::{ExtractInput, Mode},
+    lease::LeaseConfig,
     store::LakeLocation,
 };
 use lakehouse_tables::{Warehouse, schemas::ALL};
@@ -40,15 +41,27 @@ async fn snapshot_counts(warehouse: &Warehouse) -> BTreeMap<&'static str, usize>
     counts
 }
 
+/// An incremental extraction by a run that dies right after it (it never transforms).
+async fn extract_then_die(pipeline: &Pipeline) -> lakehouse_core::contracts::ExtractOutput {
+    let input = ExtractInput {
+        mode: Mode::Incremental,
+        run_id: None,
+        lease: None,
+    };
+    extractor::run(input, &pipeline.extract).await.unwrap()
+}
+
 async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
     let lake = Lake::open(location).unwrap();
     let config = source_config();
     let source = LocalSource::start(config.clone(), config.day0_end())
         .await
         .unwrap();
+    // A short lease: the run that "dies" below leaves its claim to expire.
     let pipeline = Pipeline::new(lake.clone(), &source.url, true)
         .await
-        .unwrap();
+        .unwrap()
+        .with_lease(quick_lease());
     let step = Duration::hours(12);
 
     // Day 0.
@@ -60,15 +73,7 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
 
     // Round 1: the process dies after extraction; nothing is lost and a resume completes it.
     source.set_now(full.extract.window.until + step);
-    let landed = extractor::run(
-        ExtractInput {
-            mode: Mode::Incremental,
-            run_id: None,
-        },
-        &pipeline.extract,
-    )
-    .await
-    .unwrap();
+    let landed = extract_then_die(&pipeline).await;
     assert!(landed.records > 0);
     let resumed = pipeline
         .round(Mode::Incremental, Some(landed.run_id.clone()))
@@ -88,9 +93,27 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
             .all(|t| !t.already_committed)
     );
 
-    // Round 2, uninterrupted.
+    // Round 2 dies after extraction too, and nobody resumes it: the next ordinary run
+    // finishes it first, then lands its own batch.
     source.set_now(landed.window.until + step);
+    let stranded = extract_then_die(&pipeline).await;
+    assert!(stranded.records > 0);
+
+    // Round 3, an ordinary run.
+    source.set_now(stranded.window.until + step);
     let last = pipeline.round(Mode::Incremental, None).await.unwrap();
+    let finished: Vec<_> = last.finished.iter().map(|r| &r.run_id).collect();
+    assert_eq!(
+        finished,
+        [&stranded.run_id],
+        "the stranded run is finished first"
+    );
+    assert!(
+        lakehouse_core::ledger::open_runs(&lake)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let last_tf = last.transform.as_ref().unwrap();
     assert!(last_tf.rows_in > 0);
     // The incremental batch touches only a few partitions of the 30+ days of history.
@@ -133,12 +156,24 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
     check_with_pyiceberg(warehouse.location(), &truth, env);
 }
 
+/// A lease that a test's simulated crash leaves to expire soon.
+pub fn quick_lease() -> LeaseConfig {
+    LeaseConfig {
+        ttl: std::time::Duration::from_millis(1_500),
+        wait: std::time::Duration::from_secs(60),
+    }
+}
+
 /// PyIceberg reads every table of the warehouse at `warehouse_uri` and checks it against the
 /// source's truth (tests/check_tables.py); `env` carries the S3 settings when it is on S3.
 pub fn check_with_pyiceberg(warehouse_uri: &str, truth: &Truth, env: &[(&str, String)]) {
     let expected = serde_json::json!({
         "valid_orders": truth.valid_orders,
         "bad_records": truth.bad_records.iter().map(|(id, kind)| (id, kind.reason())).collect::<Vec<_>>(),
+        "order_dates": truth.order_dates,
+        "moved_orders": truth.moved_orders,
+        "changed_customers": truth.changed_customers,
+        "changed_products": truth.changed_products,
     });
     let dir = tempfile::tempdir().unwrap();
     let expected_path = dir.path().join("expected.json");

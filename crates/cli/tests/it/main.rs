@@ -8,3 +8,4 @@ mod cli;
 mod e2e;
 mod harness;
 mod local_aws;
+mod schedule;
