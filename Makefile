@@ -66,7 +66,7 @@ test: setup lint infra
 unit:
 	$(CARGO) nextest run --workspace --lib
 
-# Throughput, end-to-end time and peak memory per stage, release build (figures in the README).
+# Throughput, end-to-end time and peak memory per stage, release build (docs/benchmarks.md).
 bench:
 	$(CARGO) build --release --bin lakehouse
 	$${CARGO_TARGET_DIR:-target}/release/lakehouse bench --orders 1000000

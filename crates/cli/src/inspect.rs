@@ -138,8 +138,98 @@ pub async fn sql(warehouse: &Warehouse, query: &str) -> Result<DataFrame> {
         );
     }
     let names: Vec<&str> = ALL.iter().map(|d| d.name).collect();
-    let result = ctx.execute(query).and_then(|lf| lf.collect());
-    anyhow::Context::with_context(result, || {
+    if let Some(function) = file_function(query) {
+        bail!(
+            "`lakehouse sql` reads only the lake's tables ({}); {function}(...) would read a file \
+             outside them and is refused",
+            names.join(", ")
+        );
+    }
+    let plan = anyhow::Context::with_context(ctx.execute(query), || {
+        format!("query failed; the tables are {}", names.join(", "))
+    })?;
+    // The check above reads the query's text; this one what polars made of it: the registered
+    // tables are frames in memory, so any scan of a file came from somewhere else.
+    if plan.describe_plan()?.contains("SCAN") {
+        bail!(
+            "`lakehouse sql` reads only the lake's tables ({}); this query reads a file",
+            names.join(", ")
+        );
+    }
+    anyhow::Context::with_context(plan.collect(), || {
         format!("query failed; the tables are {}", names.join(", "))
     })
+}
+
+/// The first file-reading table function (`read_csv(`, `read_parquet(`, ...) the query calls,
+/// outside its string literals and comments.
+fn file_function(query: &str) -> Option<String> {
+    let mut code = String::with_capacity(query.len());
+    let mut chars = query.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                for inner in chars.by_ref() {
+                    if inner == c {
+                        break;
+                    }
+                }
+                code.push(' ');
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for inner in chars.by_ref() {
+                    if inner == '\n' {
+                        break;
+                    }
+                }
+                code.push(' ');
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                let mut last = ' ';
+                for inner in chars.by_ref() {
+                    if last == '*' && inner == '/' {
+                        break;
+                    }
+                    last = inner;
+                }
+                code.push(' ');
+            }
+            c => code.push(c.to_ascii_lowercase()),
+        }
+    }
+    let words: Vec<&str> = code
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '('))
+        .collect();
+    let called = |word: &str, next: Option<&&str>| {
+        word.ends_with('(') || next.is_some_and(|n| n.starts_with('('))
+    };
+    words.iter().enumerate().find_map(|(i, word)| {
+        let name = word.split('(').next().unwrap_or_default();
+        (name.starts_with("read_") && called(word, words[i + 1..].iter().find(|w| !w.is_empty())))
+            .then(|| name.to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_function;
+
+    #[test]
+    fn file_reading_functions_are_found_outside_strings_and_comments() {
+        for query in [
+            "select * from read_json('/etc/x.ndjson')",
+            "SELECT * FROM READ_PARQUET ('f.parquet')",
+            "select * from read_csv/* hidden */('f.csv')",
+            "select * from fact_sales union all select * from\nread_ipc(\n'f')",
+        ] {
+            assert!(file_function(query).is_some(), "{query}");
+        }
+        for query in [
+            "select count(*) from fact_sales",
+            "select 'read_json(x)' as s from fact_sales",
+            "select read_count from t -- read_json(\n",
+        ] {
+            assert_eq!(file_function(query), None, "{query}");
+        }
+    }
 }

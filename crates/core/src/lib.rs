@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod config;
 pub mod contracts;
 pub mod dates;
+pub mod durable;
 pub mod error;
 pub mod layout;
 pub mod lease;

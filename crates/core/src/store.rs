@@ -139,7 +139,7 @@ impl Lake {
                     Error::Config(format!("lake directory {}: {e}", root.display()))
                 })?);
                 local = Some(fs.clone());
-                fs
+                Arc::new(crate::durable::DurableLocal::new(fs))
             }
             LakeLocation::S3 { .. } => {
                 let builder = location

@@ -142,6 +142,7 @@ pub(crate) async fn commit_run(
         let catalog = Arc::new(TaggingCatalog {
             inner: warehouse.catalog(),
             stamps,
+            local_warehouse: warehouse.local_location().map(str::to_owned),
         });
         let mut tagged = Table::new(identifier, catalog, store, table.into_metadata()).await?;
         let tx = tagged.new_transaction(None);
@@ -223,4 +224,97 @@ pub(crate) async fn rewrite(
         rows: count,
         partitions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+    use lakehouse_core::{Lake, config::S3Settings, store::LakeLocation};
+    use polars::prelude::*;
+
+    use super::*;
+    use crate::{Change, Rows, TableWrite, live::live_files, schemas::FACT_SALES};
+
+    /// One fact a day for the days given (days of January 2026).
+    fn facts(days: &[u32]) -> DataFrame {
+        let n = days.len();
+        df!(
+            "order_id" => days.iter().map(|d| format!("o{d}")).collect::<Vec<_>>(),
+            "customer_id" => vec!["C"; n],
+            "product_id" => vec!["P"; n],
+            "order_date" => days.iter().map(|d| 20_453 + *d as i32).collect::<Vec<_>>(),
+            "quantity" => vec![1i64; n],
+            "unit_price" => vec![1.0; n],
+            "amount" => vec![1.0; n],
+            "status" => vec!["placed"; n],
+            "order_year" => vec![2026i32; n],
+            "order_month" => vec![1i32; n],
+            "updated_at" => vec![0i64; n],
+        )
+        .unwrap()
+        .lazy()
+        .with_columns([
+            col("order_date").cast(DataType::Date),
+            col("updated_at").cast(DataType::Datetime(
+                TimeUnit::Microseconds,
+                Some(TimeZone::UTC),
+            )),
+        ])
+        .collect()
+        .unwrap()
+    }
+
+    /// Pins the upstream bug the `Shape::Replace` workaround exists for. The day a fixed
+    /// iceberg-rust is pinned this test fails: then `overwrite` can serve every plan, snapshots
+    /// keep their parent, and the workaround goes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn iceberg_rust_overwrite_still_panics_once_files_span_two_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default());
+        let warehouse = Warehouse::open(&Lake::open(location.unwrap()).unwrap())
+            .await
+            .unwrap();
+        let all: Vec<u32> = (1..=8).collect();
+        let first = TableWrite::new(
+            &FACT_SALES,
+            Change::ReplacePartitions {
+                days: Vec::new(),
+                rows: Rows::Frame(facts(&all)),
+            },
+        );
+        let run = RunId::parse("20260101T000000Z-pin").unwrap();
+        first
+            .apply(&warehouse, &run, &RetryPolicy::default())
+            .await
+            .unwrap();
+        let table = warehouse.require(FACT_SALES.name).await.unwrap();
+        let live = live_files(&table, None).await.unwrap();
+        let (first_day, last_day) = (Some(20_454), Some(20_461));
+        let replaced: Vec<&LiveFile> = live
+            .iter()
+            .filter(|f| f.day == first_day || f.day == last_day)
+            .collect();
+        assert_ne!(
+            replaced[0].manifest, replaced[1].manifest,
+            "the scenario needs the replaced files in two manifests"
+        );
+        let plan = rewrite(&table, &FACT_SALES, facts(&[1, 8]), &replaced)
+            .await
+            .unwrap();
+        let mut table = table;
+        let overwrite = async move {
+            table
+                .new_transaction(None)
+                .overwrite(plan.files, plan.remove)
+                .commit()
+                .await
+        };
+        let outcome = std::panic::AssertUnwindSafe(overwrite).catch_unwind().await;
+        assert!(
+            outcome.is_err(),
+            "iceberg-rust's overwrite no longer panics across manifests ({:?}): commit.rs can use \
+             it for every plan and drop the parent-less replace",
+            outcome.map(|r| r.is_ok())
+        );
+    }
 }

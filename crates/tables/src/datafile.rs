@@ -53,7 +53,11 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
         .get(WRITE_DATA_PATH)
         .cloned()
         .unwrap_or_else(|| format!("{}/data/", metadata.location));
-    let bucket = Bucket::from_path(&data_location)?.to_string();
+    let bucket = Bucket::from_path(&data_location)?;
+    // A local disk gets its files synced before any metadata names them (`local_commit`); an
+    // object store's put is durable when it returns.
+    let local = matches!(bucket, Bucket::Local);
+    let bucket = bucket.to_string();
     let target = arrow_schema(table)?;
     let store = table.object_store();
     let partition_column = def.day_partition;
@@ -74,13 +78,31 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
             };
             let path = generate_file_path(&data_location, partition_path);
             Ok::<_, TablesError>(async move {
-                let (bytes, footer) =
-                    tokio::task::spawn_blocking(move || encode(&slice, &target, &unbounded))
-                        .await??;
+                let file = path.clone();
+                let (bytes, footer) = tokio::task::spawn_blocking(move || {
+                    let (bytes, footer) = encode(&slice, &target, &unbounded)?;
+                    if local {
+                        lakehouse_core::durable::write(
+                            std::path::Path::new(&file),
+                            &[&bytes],
+                            false,
+                        )
+                        .map_err(|e| {
+                            TablesError::Store(object_store::Error::Generic {
+                                store: "data file",
+                                source: Box::new(e),
+                            })
+                        })?;
+                    }
+                    Ok::<_, TablesError>((bytes, footer))
+                })
+                .await??;
                 let size = bytes.len() as u64;
-                store
-                    .put(&Path::from(path.as_str()), PutPayload::from(bytes))
-                    .await?;
+                if !local {
+                    store
+                        .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+                        .await?;
+                }
                 Ok::<_, TablesError>((path, size, footer))
             })
         })

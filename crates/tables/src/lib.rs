@@ -23,6 +23,7 @@ pub mod datafile;
 pub mod entity;
 pub mod error;
 pub mod live;
+mod local_commit;
 pub mod schemas;
 mod tagging;
 pub mod warehouse;

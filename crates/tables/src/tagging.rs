@@ -30,6 +30,9 @@ pub(crate) struct TaggingCatalog {
     pub inner: Arc<dyn Catalog>,
     /// Summary fields added to the snapshot.
     pub stamps: Vec<(&'static str, String)>,
+    /// The warehouse directory of a local lake, whose commits are made durable here
+    /// ([`crate::local_commit`]); `None` on an object store.
+    pub local_warehouse: Option<String>,
 }
 
 fn tag(snapshot: Snapshot, stamps: &[(&'static str, String)]) -> Result<Snapshot, Error> {
@@ -140,7 +143,13 @@ impl Catalog for TaggingCatalog {
                 other => Ok(other),
             })
             .collect::<Result<_, Error>>()?;
-        self.inner.clone().update_table(commit).await
+        match &self.local_warehouse {
+            Some(warehouse) => {
+                let catalog: Arc<dyn Catalog> = self.clone();
+                crate::local_commit::commit(warehouse, catalog, commit).await
+            }
+            None => self.inner.clone().update_table(commit).await,
+        }
     }
     async fn update_view(self: Arc<Self>, commit: CommitView<Option<()>>) -> Result<View, Error> {
         self.inner.clone().update_view(commit).await

@@ -20,6 +20,8 @@ use crate::{Result, TablesError, schemas::TableDef};
 pub struct Warehouse {
     catalog: Arc<dyn Catalog>,
     location: String,
+    /// Whether the warehouse is a local directory (its commits are made durable by us).
+    local: bool,
 }
 
 impl Warehouse {
@@ -40,12 +42,18 @@ impl Warehouse {
             .map_err(|e| lakehouse_core::Error::Config(format!("warehouse {location}: {e}")))?;
         Ok(Warehouse {
             catalog: Arc::new(catalog),
+            local: matches!(lake.location(), LakeLocation::Local(_)),
             location,
         })
     }
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// The warehouse directory, if it is on a local disk.
+    pub(crate) fn local_location(&self) -> Option<&str> {
+        self.local.then_some(self.location.as_str())
     }
 
     pub(crate) fn catalog(&self) -> Arc<dyn Catalog> {

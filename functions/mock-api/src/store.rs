@@ -439,6 +439,12 @@ impl SyntheticStore {
         record
     }
 
+    /// A bound on the cursors of a window ending at `until`: the first order index created
+    /// after it, plus one interval of slack (jitter keeps order i inside [i, i + 1) intervals).
+    pub fn end_of(&self, until: DateTime<Utc>) -> u64 {
+        self.index_at(until).saturating_add(2)
+    }
+
     /// One page of the records matching `query`.
     pub fn page(&self, query: &Query) -> Page {
         let first = match query.since {
@@ -615,13 +621,92 @@ mod tests {
         assert!(delta.len() > 60 && delta.len() < 200, "{}", delta.len());
     }
 
+    /// The record of order `id` among all records visible at `until`.
+    fn record_of(s: &SyntheticStore, until: DateTime<Utc>, id: &str) -> SourceRecord {
+        all(s, None, until, 10_000)
+            .into_iter()
+            .find(|r| r.order_id == Raw::Value(id.to_owned()))
+            .unwrap()
+    }
+
     #[test]
-    fn updated_orders_change_status_later() {
-        let s = store(3_000);
-        let until = s.config().day0_end() + Duration::days(5);
-        let truth = s.truth(until);
-        let share = truth.updated_orders as f64 / truth.valid_orders.len() as f64;
+    fn updated_orders_change_status_and_some_their_date_later() {
+        let s = SyntheticStore::new(StoreConfig {
+            orders: 3_000,
+            date_move_share: 0.5,
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        let day0 = s.config().day0_end();
+        let later = day0 + Duration::days(5);
+        let (before, after) = (s.truth(day0), s.truth(later));
+        // Orders created before day 0 and updated after it: placed then, a final status now.
+        let changed: Vec<&String> = before
+            .valid_orders
+            .iter()
+            .filter(|(id, status)| *status == "placed" && after.valid_orders[*id] != "placed")
+            .map(|(id, _)| id)
+            .collect();
+        assert!(
+            changed.len() > 10,
+            "{} orders changed status",
+            changed.len()
+        );
+        for id in changed.iter().take(5) {
+            let (then, now) = (record_of(&s, day0, id), record_of(&s, later, id));
+            assert_eq!(then.status, "placed", "{id}");
+            assert!(FINAL_STATUSES.contains(&now.status), "{id}: {}", now.status);
+            assert!(now.updated_at > then.updated_at, "{id}");
+            // A moved order's record carries its new date; the others keep theirs.
+            let moved = after.moved_orders.contains_key(*id);
+            assert_eq!(then.order_date != now.order_date, moved, "{id}");
+        }
+        let moved = after.moved_orders.len() as f64 / after.updated_orders as f64;
+        assert!(
+            (0.3..0.7).contains(&moved),
+            "{moved} of updates moved their order"
+        );
+        let share = after.updated_orders as f64 / after.valid_orders.len() as f64;
         assert!((0.07..0.13).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn changed_customers_carry_their_new_attributes_from_their_change_on() {
+        let s = SyntheticStore::new(StoreConfig {
+            orders: 3_000,
+            change_share: 0.5,
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        let until = s.config().day0_end();
+        let records = all(&s, None, until, 10_000);
+        let moves = s.customers.iter().filter_map(|c| c.moves_at).count();
+        assert!(moves > s.customers.len() / 3, "{moves} customers move");
+        let mut seen_both = 0;
+        for (c, customer) in s.customers.iter().enumerate() {
+            let id = Raw::Value(format!("CUST-{c:06}"));
+            let Some(at) = customer.moves_at else {
+                continue;
+            };
+            let mut countries = std::collections::BTreeSet::new();
+            for r in records.iter().filter(|r| r.customer_id == id) {
+                let updated = DateTime::parse_from_rfc3339(&r.updated_at).unwrap();
+                let moved = updated >= at;
+                let want = if moved {
+                    next_of(&COUNTRIES, customer.country)
+                } else {
+                    customer.country
+                };
+                assert_eq!(r.customer_country, want, "customer {c} at {updated}");
+                countries.insert(r.customer_country);
+            }
+            seen_both += usize::from(countries.len() == 2);
+        }
+        assert!(
+            seen_both > 10,
+            "{seen_both} customers seen before and after their move"
+        );
+        assert!(s.truth(until).changed_customers > 0);
     }
 
     #[test]

@@ -67,6 +67,24 @@ fn run_then_inspect_the_lake() {
     let out = lakehouse(&["report", "--lake", lake]);
     assert!(out.status.success(), "{}", text(&out));
 
+    // SQL sees the lake's tables and nothing else: a file outside them is refused, however the
+    // query spells the function that would read it.
+    let outside = dir.path().join("outside.json");
+    std::fs::write(&outside, "{\"secret\": 1}\n").unwrap();
+    for query in [
+        format!("select * from read_json('{}')", outside.display()),
+        format!("SELECT * FROM Read_Json /* x */ ('{}')", outside.display()),
+    ] {
+        let out = lakehouse(&["sql", "--lake", lake, &query]);
+        assert!(!out.status.success(), "{query}: {}", text(&out));
+        assert!(
+            text(&out).contains("reads only the lake's tables"),
+            "{}",
+            text(&out)
+        );
+        assert!(!text(&out).contains("secret"), "{}", text(&out));
+    }
+
     // A lake keeps its source: different settings are refused, not silently mixed in.
     let out = lakehouse(&["run", "--lake", lake, "--orders", "5000", "--quiet"]);
     assert!(!out.status.success());

@@ -10,7 +10,7 @@ use std::{
 };
 
 use chrono::{DateTime, SubsecRound, Utc};
-use lakehouse_core::{Lake, config::S3Settings, store::LakeLocation, watermark};
+use lakehouse_core::{Lake, config::S3Settings, ledger, store::LakeLocation, watermark};
 use lakehouse_tables::Warehouse;
 use mock_api::{StoreConfig, SyntheticStore};
 use serde_json::Value;
@@ -133,9 +133,15 @@ fn the_deployed_stack_runs_on_localstack() {
         "SourceStart={}",
         start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
+    // A short lease, so an execution after a crash waits less for the dead one's claim.
     let deployed = stack.script(
         "localstack/deploy.sh",
-        &[&start_param, "SourceHistoryDays=4", "SourceOrders=20000"],
+        &[
+            &start_param,
+            "SourceHistoryDays=4",
+            "SourceOrders=20000",
+            "LeaseSeconds=15",
+        ],
     );
     assert!(
         deployed.status.success(),
@@ -159,12 +165,38 @@ fn the_deployed_stack_runs_on_localstack() {
     let cause = failed["cause"].as_str().unwrap_or_default();
     assert!(cause.contains("source API unavailable"), "{failed:#}");
     ops(&stack, &["set-env", "MockApiFunction", "MOCK_ORDERS=20000"]);
-    ops(&stack, &["schedule", "enable"]);
     let rerun = ops(&stack, &["run", "incremental"]);
     assert_succeeded(&stack, &rerun);
 
+    // A Lambda crashes in the middle of a run: the gold builder cannot start (a broken
+    // configuration), so the execution fails after the run's silver commits, its batch landed
+    // and past the watermark. Nobody resumes it: the next scheduled execution must finish it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lake = Lake::open(LakeLocation::parse(LAKE_URI, S3Settings::from_env().unwrap()).unwrap())
+        .unwrap();
+    let open_runs = || runtime.block_on(ledger::open_runs(&lake)).unwrap();
+    ops(
+        &stack,
+        &[
+            "set-env",
+            "GoldBuilderFunction",
+            "LAKEHOUSE_LAKE=gs://broken",
+        ],
+    );
+    let crashed = ops(&stack, &["run", "incremental"]);
+    assert_eq!(crashed["status"], "FAILED", "{crashed:#}");
+    let stranded = open_runs();
+    assert_eq!(stranded.len(), 1, "{stranded:?}");
+    let lake_param = format!("LAKEHOUSE_LAKE={LAKE_URI}");
+    ops(&stack, &["set-env", "GoldBuilderFunction", &lake_param]);
+    ops(&stack, &["schedule", "enable"]);
+
     // The schedule (rate(1 minute) in samconfig's local environment) starts one on its own.
-    let since = rerun["stop"].as_f64().unwrap();
+    let since = crashed["stop"].as_f64().unwrap();
     let waited = Instant::now();
     let scheduled = loop {
         let all = ops(&stack, &["executions"]);
@@ -188,15 +220,12 @@ fn the_deployed_stack_runs_on_localstack() {
     // Freeze the lake, then check it against what the source holds up to the watermark.
     ops(&stack, &["schedule", "disable"]);
     ops(&stack, &["quiesce"]);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let left = open_runs();
+    assert!(
+        left.is_empty(),
+        "the crashed run was not finished: {left:?}"
+    );
     let (high_water, warehouse_uri) = runtime.block_on(async {
-        let lake =
-            Lake::open(LakeLocation::parse(LAKE_URI, S3Settings::from_env().unwrap()).unwrap())
-                .unwrap();
         let wm = watermark::current(&lake)
             .await
             .unwrap()
