@@ -86,34 +86,55 @@ def filesystem(uri):
     return pafs.LocalFileSystem(), uri
 
 
-def raw_records(warehouse):
-    """Every record of the lake's raw parts (a sibling of the warehouse), each field as the text
-    it was sent: a string's content, a number's token as written, true/false; null is None."""
-    fs, base = filesystem(warehouse[: -len("/warehouse")])
-    text = lambda v: v if v is None or isinstance(v, str) else ("true" if v else "false")
-    records = []
-    for info in fs.get_file_info(pafs.FileSelector(f"{base}/raw", recursive=True)):
+SOURCE_FIELDS = ["order_id", "customer_id", "customer_name", "customer_email", "customer_country",
+                 "customer_segment", "product_id", "product_name", "product_category", "quantity",
+                 "unit_price", "amount", "currency", "status", "order_date", "updated_at"]
+
+
+def raw_parts(warehouse):
+    """{part key (relative to the lake): [line, ...]} of the lake's raw parts (a sibling of the
+    warehouse)."""
+    fs, root = filesystem(warehouse[: -len("/warehouse")])
+    parts = {}
+    for info in fs.get_file_info(pafs.FileSelector(f"{root}/raw", recursive=True)):
         if info.type != pafs.FileType.File or not info.base_name.startswith("part-"):
             continue
         with fs.open_input_stream(info.path) as f:
-            for line in f.read().decode().splitlines():
-                if line.strip():
-                    record = json.loads(line, parse_float=str, parse_int=str)
-                    records.append({k: text(v) for k, v in record.items()})
+            parts[info.path[len(root) + 1:]] = f.read().decode(errors="replace").split("\n")
+    return parts
+
+
+def raw_records(parts):
+    """Every record of the raw parts, each field as the text it was sent: a string's content,
+    a number's token as written, true/false; null is None."""
+    text = lambda v: v if v is None or isinstance(v, str) else ("true" if v else "false")
+    records = []
+    for lines in parts.values():
+        for line in lines:
+            if line.strip():
+                record = json.loads(line, parse_float=str, parse_int=str)
+                records.append({k: text(v) for k, v in record.items()})
     return records
 
 
 def check_quarantined_as_sent(warehouse, quarantine):
-    """Each quarantined row holds the fields it keeps of a raw record exactly as they were sent
-    (the transformer keeps most typed fields' texts only as their values: see transformer::typed)."""
-    fields = [c for c in quarantine.column_names if c not in ("reason", "run_id")]
-    sent = {tuple(r.get(f) for f in fields) for r in raw_records(warehouse)}
-    rows = [tuple(r[f] for f in fields) for r in quarantine.select(fields).to_pylist()]
-    unsent = [r for r in rows if r not in sent]
-    typed = {"quantity", "unit_price", "amount", "order_date", "updated_at"}
-    check(typed <= set(fields), f"quarantine: typed fields missing from {fields}")
+    """Each quarantined row holds every source field of a raw record exactly as it was sent,
+    and, for a record refused on its own, its line as sent at the part and line it names (a
+    duplicate's line is rebuilt from its fields: transformer::transform::quarantined)."""
+    parts = raw_parts(warehouse)
+    sent = {tuple(r.get(f) for f in SOURCE_FIELDS) for r in raw_records(parts)}
+    rows = quarantine.select(SOURCE_FIELDS + ["reason", "raw", "part", "line"]).to_pylist()
+    unsent = [r for r in rows if tuple(r[f] for f in SOURCE_FIELDS) not in sent]
     check(not unsent, f"quarantine: {len(unsent)} of {len(rows)} rows are not a raw record as sent, "
           f"e.g. {unsent[:2]}")
+    misplaced = [r for r in rows if r["reason"] != "duplicate_record"
+                 and (r["part"] not in parts or r["line"] is None
+                      or parts[r["part"]][r["line"] - 1] != r["raw"])]
+    check(not misplaced, f"quarantine: {len(misplaced)} of {len(rows)} rows whose line is not the one "
+          f"sent at their part and line, e.g. {misplaced[:1]}")
+    hashes = quarantine["raw_hash"].to_pylist()
+    check(len(hashes) == len(set(hashes)) and None not in hashes,
+          f"quarantine: {len(hashes) - len(set(hashes))} rows of the same line (raw_hash) twice")
 
 
 def check_entity(warehouse, silver_name, dim_name, key, referenced):

@@ -163,11 +163,15 @@ async fn run(lake_location: &str, args: RunArgs) -> Result<()> {
     }
     let step = Duration::seconds((round_hours * 3600.0) as i64);
     for mode in modes {
+        // The simulated clock moves on from the watermark another run may be about to move:
+        // only with the lake's lease in hand is it the one this round extracts from.
+        let held = pipeline.hold_lake().await?;
         if let Some(local) = &local {
             local.advance_for(&lake, mode, step).await?;
         }
-        let round = pipeline.round(mode, None).await?;
-        print_round(&round);
+        let round = pipeline.round(mode, None).await;
+        held.finish(true).await?;
+        print_round(&round?);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use lakehouse_core::{
     Lake,
     contracts::{ExtractInput, ExtractOutput, GoldOutput, LeaseHolder, Mode, TransformOutput},
     layout,
-    lease::LeaseConfig,
+    lease::{Kept, Lease, LeaseConfig},
     report::{self, RunReport},
     runid::RunId,
 };
@@ -57,7 +57,10 @@ impl Pipeline {
         let random = uuid::Uuid::new_v4().simple().to_string();
         Ok(Pipeline {
             extract: extractor::Deps::new(lake.clone(), config, lease).await?,
-            transform: tables.clone(),
+            transform: transformer::Deps {
+                tables: tables.clone(),
+                rules: transformer::Rules::from_env()?,
+            },
             gold: tables,
             owner: format!("cli-{}-{}", std::process::id(), &random[..8]),
             lake,
@@ -66,10 +69,19 @@ impl Pipeline {
         })
     }
 
+    /// The lake's lease for this process's owner, kept renewed until finished: for work
+    /// around a round that must see the lake as the round will (the stages take the same
+    /// lease again as they go).
+    pub async fn hold_lake(&self) -> Result<Kept> {
+        Ok(Lease::acquire(&self.lake, &self.owner, &self.extract.lease)
+            .await?
+            .keep())
+    }
+
     /// The same pipeline with another lease configuration for all its stages.
     pub fn with_lease(mut self, lease: LeaseConfig) -> Self {
         self.extract.lease = lease.clone();
-        self.transform.lease = lease.clone();
+        self.transform.tables.lease = lease.clone();
         self.gold.lease = lease;
         self
     }

@@ -45,7 +45,8 @@ impl Checksum {
     }
 }
 
-fn crc64nvme(bytes: &[u8]) -> String {
+/// CRC-64/NVME of `bytes` in S3's spelling (base64 of its 8 big-endian bytes).
+pub fn crc64nvme(bytes: &[u8]) -> String {
     let crc = crc_fast::checksum(CrcAlgorithm::Crc64Nvme, bytes);
     STANDARD.encode(crc.to_be_bytes())
 }

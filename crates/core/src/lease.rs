@@ -356,17 +356,17 @@ impl Kept {
     }
 
     /// Stops renewing; releases the lease if `release`, else leaves the claim to the next
-    /// stage of the same run (or to expire).
+    /// stage of the same run (or to expire). Leaving it fails with [`Error::LeaseLost`] if the
+    /// lease was taken over meanwhile; releasing one taken over is no error (it was being given
+    /// up anyway, and the work it covered is done).
     pub async fn finish(mut self, release: bool) -> Result<()> {
         self.renewer.abort();
-        let lost = self.check().await;
         let _ = (&mut self.renewer).await;
-        if !release {
-            return lost;
+        if release {
+            let held = self.lease.lock().await.clone();
+            return held.release().await;
         }
-        let held = self.lease.lock().await.clone();
-        held.release().await?;
-        lost
+        self.check().await
     }
 }
 

@@ -25,7 +25,7 @@ use crate::{Result, TablesError, schemas::TableDef};
 
 /// The arrow schema of the table's current Iceberg schema.
 pub fn arrow_schema(table: &Table) -> Result<Arc<ArrowSchema>> {
-    let schema = table.current_schema(None)?;
+    let schema = crate::live::table_schema(table.metadata())?;
     let arrow: ArrowSchema = schema.fields().try_into()?;
     Ok(Arc::new(arrow))
 }
@@ -120,13 +120,14 @@ pub async fn read_each(table: &Table, paths: &[String]) -> Result<Vec<DataFrame>
         .await
 }
 
-/// Reads Parquet data files into one frame (with the table's columns, even if there are none).
+/// Reads Parquet data files into one frame in the table's schema ([`conform_read`]), even if
+/// there are none.
 pub async fn read_files(table: &Table, def: &TableDef, paths: &[String]) -> Result<DataFrame> {
     let frames = read_each(table, paths).await?;
     if frames.is_empty() {
         return Ok(DataFrame::empty_with_schema(&def.polars_schema()));
     }
-    let lazy: Vec<_> = frames.into_iter().map(|df| df.lazy()).collect();
+    let lazy: Vec<_> = frames.into_iter().map(|df| conform_read(df, def)).collect();
     Ok(concat(lazy, UnionArgs::default())?.collect()?)
 }
 
@@ -180,6 +181,24 @@ pub fn conform(frame: polars::prelude::LazyFrame, def: &TableDef) -> polars::pre
     )
 }
 
+/// A data file's rows in the table's schema: as [`conform`], with the optional columns that
+/// schema evolution added after the file was written read as null.
+pub fn conform_read(frame: DataFrame, def: &TableDef) -> polars::prelude::LazyFrame {
+    use polars::prelude::{NULL, col, lit};
+    let columns: Vec<_> = def
+        .columns
+        .iter()
+        .map(|(name, ty, required)| {
+            if *required || frame.column(name).is_ok() {
+                col(*name).cast(ty.polars())
+            } else {
+                lit(NULL).cast(ty.polars()).alias(*name)
+            }
+        })
+        .collect();
+    frame.lazy().select(columns)
+}
+
 /// The given live files of a table, read back as one frame in the table's schema.
 pub async fn read_live(
     table: &Table,
@@ -187,7 +206,7 @@ pub async fn read_live(
     files: &[&crate::live::LiveFile],
 ) -> Result<polars::prelude::LazyFrame> {
     let paths: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
-    Ok(conform(read_files(table, def, &paths).await?.lazy(), def))
+    Ok(read_files(table, def, &paths).await?.lazy())
 }
 
 #[cfg(test)]

@@ -142,6 +142,7 @@ pub(crate) async fn commit_run(
         let catalog = Arc::new(TaggingCatalog {
             inner: warehouse.catalog(),
             stamps,
+            schema_id: Some(table.metadata().current_schema_id),
             local_warehouse: warehouse.local_location().map(str::to_owned),
         });
         let mut tagged = Table::new(identifier, catalog, store, table.into_metadata()).await?;

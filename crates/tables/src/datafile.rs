@@ -46,7 +46,7 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
         return Ok(Vec::new());
     }
     let metadata = table.metadata();
-    let schema = metadata.current_schema(None)?;
+    let schema = crate::live::table_schema(metadata)?;
     let partition_fields = metadata.current_partition_fields(None)?;
     let data_location = metadata
         .properties

@@ -9,6 +9,8 @@ use iceberg_rust::{
     spec::{
         manifest::{DataFile, Status},
         manifest_list::ManifestListEntry,
+        schema::Schema,
+        table_metadata::TableMetadata,
         values::Value,
     },
     table::Table,
@@ -16,6 +18,20 @@ use iceberg_rust::{
 use lakehouse_core::{dates, runid::RunId};
 
 use crate::{Result, schemas::DAY_PARTITION_FIELD};
+
+/// The table's current schema: the one its metadata names current. iceberg-rust's own
+/// `current_schema` returns the schema of the current *snapshot*, which after a schema
+/// evolution (no snapshot of its own) is the old one, and an append would then record the old
+/// one again, for ever.
+pub fn table_schema(metadata: &TableMetadata) -> Result<&Schema> {
+    metadata
+        .schemas
+        .get(&metadata.current_schema_id)
+        .ok_or_else(|| crate::TablesError::MissingColumn {
+            table: metadata.location.clone(),
+            column: format!("(schema {})", metadata.current_schema_id),
+        })
+}
 
 /// The snapshot summary key that carries the run id.
 pub const RUN_ID_KEY: &str = "lakehouse.run-id";
@@ -53,8 +69,7 @@ impl LiveFile {
 /// each file's [`LiveFile::key_range`] carries.
 pub async fn live_files(table: &Table, key: Option<&str>) -> Result<Vec<LiveFile>> {
     let key_id = match key {
-        Some(name) => table
-            .current_schema(None)?
+        Some(name) => table_schema(table.metadata())?
             .fields()
             .get_name(name)
             .map(|f| f.id),

@@ -27,7 +27,7 @@ pub enum Col {
 }
 
 impl Col {
-    fn iceberg(self) -> PrimitiveType {
+    pub(crate) fn iceberg(self) -> PrimitiveType {
         match self {
             Col::Str => PrimitiveType::String,
             Col::Int => PrimitiveType::Int,
@@ -209,7 +209,10 @@ pub const PRODUCTS: TableDef = TableDef {
     unbounded_strings: true,
 };
 
-/// Bad source records, as text exactly as they came, with the reason they were refused.
+/// Bad source records, every field as the text that was sent, with the reason they were
+/// refused, the line as sent, and where it was (part and line). The columns after `run_id`
+/// came later: a table created before them gets them by schema evolution
+/// (`Warehouse::load_or_create`), so they are optional and stay at the end.
 pub const QUARANTINE: TableDef = TableDef {
     name: "orders_quarantine",
     columns: &[
@@ -224,6 +227,17 @@ pub const QUARANTINE: TableDef = TableDef {
         ("order_date", Str, false),
         ("updated_at", Str, false),
         ("run_id", Str, true),
+        ("customer_name", Str, false),
+        ("customer_email", Str, false),
+        ("customer_country", Str, false),
+        ("customer_segment", Str, false),
+        ("product_name", Str, false),
+        ("product_category", Str, false),
+        ("currency", Str, false),
+        ("raw", Str, false),
+        ("part", Str, false),
+        ("line", Long, false),
+        ("raw_hash", Str, false),
     ],
     key: None,
     day_partition: None,

@@ -30,15 +30,25 @@ pub(crate) struct TaggingCatalog {
     pub inner: Arc<dyn Catalog>,
     /// Summary fields added to the snapshot.
     pub stamps: Vec<(&'static str, String)>,
+    /// The table's current schema, which the snapshot records as its own: iceberg-rust records
+    /// its current snapshot's, the old one after a schema evolution (`live::table_schema`).
+    pub schema_id: Option<i32>,
     /// The warehouse directory of a local lake, whose commits are made durable here
     /// ([`crate::local_commit`]); `None` on an object store.
     pub local_warehouse: Option<String>,
 }
 
-fn tag(snapshot: Snapshot, stamps: &[(&'static str, String)]) -> Result<Snapshot, Error> {
+fn tag(
+    snapshot: Snapshot,
+    stamps: &[(&'static str, String)],
+    schema_id: Option<i32>,
+) -> Result<Snapshot, Error> {
     // Snapshot's fields are private; its serde form is the stable Iceberg JSON, where the
     // summary is a flat string map.
     let mut json = serde_json::to_value(&snapshot)?;
+    if let (Some(id), Some(snapshot)) = (schema_id, json.as_object_mut()) {
+        snapshot.insert("schema-id".into(), id.into());
+    }
     if let Some(summary) = json.get_mut("summary").and_then(|s| s.as_object_mut()) {
         for (key, value) in stamps {
             summary.insert((*key).into(), value.as_str().into());
@@ -138,7 +148,7 @@ impl Catalog for TaggingCatalog {
             .into_iter()
             .map(|update| match update {
                 TableUpdate::AddSnapshot { snapshot } => Ok(TableUpdate::AddSnapshot {
-                    snapshot: tag(snapshot, &self.stamps)?,
+                    snapshot: tag(snapshot, &self.stamps, self.schema_id)?,
                 }),
                 other => Ok(other),
             })

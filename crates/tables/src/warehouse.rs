@@ -90,9 +90,11 @@ impl Warehouse {
             .ok_or_else(|| TablesError::NoSuchTable(format!("{}.{name}", layout::NAMESPACE)))
     }
 
+    /// The table, created if it does not exist, and with the columns `def` has added since it
+    /// was created ([`Warehouse::evolve`]).
     pub async fn load_or_create(&self, def: &TableDef) -> Result<Table> {
         if let Some(table) = self.load(def.name).await? {
-            return Ok(table);
+            return self.evolve(table, def).await;
         }
         debug!(table = def.name, "creating table");
         let created = Table::builder()
@@ -110,6 +112,108 @@ impl Warehouse {
 }
 
 impl Warehouse {
+    /// Adds to the table's schema the columns of `def` it lacks, as optional columns with new
+    /// field ids after its last (an Iceberg schema evolution: older data files read them as
+    /// null, and every snapshot and its history stay). A table's columns may only grow at the
+    /// end; a column of the table that `def` does not have is kept. Two writers evolving at once
+    /// are a compare-and-swap on the current schema id: the loser reloads and finds it done.
+    async fn evolve(&self, table: Table, def: &TableDef) -> Result<Table> {
+        use iceberg_rust::{
+            catalog::commit::{CommitTable, TableRequirement, TableUpdate},
+            spec::{schema::Schema, types::StructField},
+        };
+        let current = crate::live::table_schema(table.metadata())?;
+        let missing: Vec<_> = def
+            .columns
+            .iter()
+            .filter(|(name, _, _)| current.fields().get_name(name).is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(table);
+        }
+        let metadata = table.metadata();
+        let mut builder = Schema::builder();
+        for field in current.fields().iter() {
+            builder.with_struct_field(field.clone());
+        }
+        let mut id = metadata.last_column_id;
+        for (name, col, _) in &missing {
+            id += 1;
+            builder.with_struct_field(StructField {
+                id,
+                name: (*name).to_owned(),
+                required: false,
+                field_type: iceberg_rust::spec::types::Type::Primitive(col.iceberg()),
+                doc: None,
+            });
+        }
+        let schema_id = metadata.schemas.keys().max().map_or(0, |max| max + 1);
+        builder.with_schema_id(schema_id);
+        let schema = builder.build()?;
+        let added: Vec<&str> = missing.iter().map(|(name, _, _)| *name).collect();
+        tracing::info!(
+            table = def.name,
+            ?added,
+            schema_id,
+            "evolving the table's schema"
+        );
+        let mut requirements = vec![TableRequirement::AssertCurrentSchemaId {
+            current_schema_id: *current.schema_id(),
+        }];
+        let mut updates = vec![
+            TableUpdate::AddSchema {
+                schema,
+                last_column_id: Some(id),
+            },
+            TableUpdate::SetCurrentSchema { schema_id: -1 },
+        ];
+        // iceberg-rust writes a commit's manifests under its current *snapshot's* schema, and
+        // its reader drops, without a word, the entries it cannot read back with a manifest's
+        // schema: a file whose statistics name the new columns, appended under the old schema,
+        // would vanish from every later read. So the evolution also makes a snapshot of the same
+        // files (the same manifest list) that records the new schema.
+        if let Some(snapshot) = metadata.current_snapshot(None)? {
+            let parent = *snapshot.snapshot_id();
+            requirements.push(TableRequirement::AssertRefSnapshotId {
+                r#ref: "main".into(),
+                snapshot_id: parent,
+            });
+            let same_files = schema_snapshot(snapshot, schema_id, metadata.last_sequence_number)?;
+            let snapshot_id = *same_files.snapshot_id();
+            updates.push(TableUpdate::AddSnapshot {
+                snapshot: same_files,
+            });
+            updates.push(TableUpdate::SetSnapshotRef {
+                ref_name: "main".into(),
+                snapshot_reference: iceberg_rust::spec::snapshot::SnapshotReference {
+                    snapshot_id,
+                    retention: iceberg_rust::spec::snapshot::SnapshotRetention::Branch {
+                        min_snapshots_to_keep: None,
+                        max_snapshot_age_ms: None,
+                        max_ref_age_ms: None,
+                    },
+                },
+            });
+        }
+        let commit = CommitTable {
+            identifier: table.identifier().clone(),
+            requirements,
+            updates,
+        };
+        let catalog = Arc::new(crate::tagging::TaggingCatalog {
+            inner: self.catalog(),
+            stamps: Vec::new(),
+            schema_id: None,
+            local_warehouse: self.local_location().map(str::to_owned),
+        });
+        match catalog.update_table(commit).await {
+            Ok(evolved) => Ok(evolved),
+            // Another writer evolved it first: theirs has the columns.
+            Err(e) if crate::error::transient(&e) => self.require(def.name).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Makes the table's `version-hint.text` name its newest metadata version, which readers
     /// that go by the hint (PyIceberg's `StaticTable`, DuckDB, Spark's Hadoop catalog) load.
     ///
@@ -183,6 +287,31 @@ impl Warehouse {
         let all: Vec<_> = files.iter().collect();
         Ok(Some(crate::bridge::read_live(&table, def, &all).await?))
     }
+}
+
+/// A snapshot of `current`'s files that records `schema_id`: its manifest list, a new id, the
+/// next sequence number, `current` as its parent, and a `replace` summary (no data changed).
+fn schema_snapshot(
+    current: &iceberg_rust::spec::snapshot::Snapshot,
+    schema_id: i32,
+    last_sequence_number: i64,
+) -> Result<iceberg_rust::spec::snapshot::Snapshot> {
+    // Snapshot's fields are private; its serde form is the Iceberg JSON.
+    let mut json = serde_json::to_value(current).map_err(iceberg_rust::error::Error::from)?;
+    let id = uuid::Uuid::new_v4().as_u64_pair().0 as i64 & i64::MAX;
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Some(fields) = json.as_object_mut() {
+        fields.insert("parent-snapshot-id".into(), (*current.snapshot_id()).into());
+        fields.insert("snapshot-id".into(), id.into());
+        fields.insert("sequence-number".into(), (last_sequence_number + 1).into());
+        fields.insert("timestamp-ms".into(), now.into());
+        fields.insert("schema-id".into(), schema_id.into());
+        if let Some(summary) = fields.get_mut("summary").and_then(|s| s.as_object_mut()) {
+            summary.insert("operation".into(), "replace".into());
+            summary.retain(|k, _| k == "operation" || k.starts_with("total-"));
+        }
+    }
+    Ok(serde_json::from_value(json).map_err(iceberg_rust::error::Error::from)?)
 }
 
 /// What a stage that writes tables needs, built once (at cold start in Lambda): the transformer

@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use crate::{
     Result, TablesError, Warehouse,
-    bridge::{conform, read_each, read_live},
+    bridge::{conform, conform_read, read_each, read_live},
     commit::{Plan, RetryPolicy, commit_run, rewrite},
     entity::{self, EntityChange},
     live::{LiveFile, live_files},
@@ -245,7 +245,7 @@ async fn merge(
             .height();
             if held > 0 {
                 replace.push(file);
-                existing.push(conform(rows.lazy(), def));
+                existing.push(conform_read(rows, def));
             }
         }
     }

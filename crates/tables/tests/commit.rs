@@ -8,10 +8,11 @@
 use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
 use lakehouse_tables::{
     Change, Rows, TableWrite, Warehouse,
+    bridge::conform_read,
     commit::RetryPolicy,
     entity::MAX_FILES,
     live::{LiveFile, live_files},
-    schemas::{CUSTOMERS, DIM_PRODUCTS, FACT_SALES, ORDERS, TableDef},
+    schemas::{CUSTOMERS, Col, DIM_PRODUCTS, FACT_SALES, ORDERS, QUARANTINE, TableDef},
 };
 use polars::prelude::*;
 
@@ -599,4 +600,112 @@ async fn frames_whose_columns_come_in_any_order_are_written_by_name() {
     let names: Vec<&str> = rows.get_column_names().iter().map(|n| n.as_str()).collect();
     assert_eq!(names, CUSTOMERS.column_names().collect::<Vec<_>>());
     assert_eq!(strings(&rows, "customer_segment")[0], "premium");
+}
+
+/// The quarantine as lakes created before its later columns have it.
+const OLD_QUARANTINE: TableDef = TableDef {
+    columns: &[
+        ("reason", Col::Str, true),
+        ("order_id", Col::Str, false),
+        ("customer_id", Col::Str, false),
+        ("product_id", Col::Str, false),
+        ("quantity", Col::Str, false),
+        ("unit_price", Col::Str, false),
+        ("amount", Col::Str, false),
+        ("status", Col::Str, false),
+        ("order_date", Col::Str, false),
+        ("updated_at", Col::Str, false),
+        ("run_id", Col::Str, true),
+    ],
+    ..QUARANTINE
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_gains_its_new_columns_by_schema_evolution_keeping_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let old_rows = df!(
+        "reason" => ["invalid_quantity", "missing_order_id"],
+        "order_id" => [Some("A"), None],
+        "quantity" => [Some("two"), Some("1")],
+        "run_id" => ["r1", "r1"],
+    )
+    .unwrap();
+    let old_rows = conform_read(old_rows, &OLD_QUARANTINE).collect().unwrap();
+    let append = |def: &'static TableDef, rows: DataFrame| {
+        TableWrite::new(
+            def,
+            Change::AppendNew {
+                rows,
+                on: &["reason", "order_id"],
+            },
+        )
+    };
+    append(&OLD_QUARANTINE, old_rows)
+        .apply(&warehouse, &run(1), &quick())
+        .await
+        .unwrap();
+    let before = warehouse.require(QUARANTINE.name).await.unwrap();
+    let first_snapshot = *before
+        .metadata()
+        .current_snapshot(None)
+        .unwrap()
+        .unwrap()
+        .snapshot_id();
+
+    // The same table under today's definition: the missing columns are added, optional, with
+    // new field ids, and the new rows carry them.
+    let row = df!(
+        "reason" => ["malformed_record"],
+        "raw" => ["[1, 2]"],
+        "part" => ["raw/p.json"],
+        "line" => [7i64],
+        "raw_hash" => ["h"],
+        "run_id" => ["r2"],
+    )
+    .unwrap();
+    // The columns it does not name are null.
+    let new_rows = conform_read(row, &QUARANTINE).collect().unwrap();
+    let added = append(&QUARANTINE, new_rows)
+        .apply(&warehouse, &run(2), &quick())
+        .await
+        .unwrap();
+    assert_eq!(
+        (added.rows_written, added.already_committed),
+        (1, false),
+        "{added:?}"
+    );
+
+    let table = warehouse.require(QUARANTINE.name).await.unwrap();
+    let schema = lakehouse_tables::live::table_schema(table.metadata()).unwrap();
+    // The new snapshot records the schema it was written with.
+    let current = table.metadata().current_snapshot(None).unwrap().unwrap();
+    assert_eq!(
+        *current.schema_id(),
+        Some(table.metadata().current_schema_id)
+    );
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, QUARANTINE.column_names().collect::<Vec<_>>());
+    let ids: Vec<i32> = schema.fields().iter().map(|f| f.id).collect();
+    assert_eq!(
+        ids,
+        (1..=QUARANTINE.columns.len() as i32).collect::<Vec<_>>()
+    );
+    // History kept: the first snapshot is still there; the evolution made one of the same
+    // files under the new schema, and the append its own.
+    assert!(table.metadata().snapshots.contains_key(&first_snapshot));
+    assert_eq!(table.metadata().snapshots.len(), 3);
+    assert_eq!(table.metadata().schemas.len(), 2);
+    assert_eq!(
+        live_files(&table, None).await.unwrap().len(),
+        2,
+        "no file dropped"
+    );
+    let rows = sorted_rows(&warehouse, &QUARANTINE, "reason").await;
+    assert_eq!(
+        strings(&rows, "reason"),
+        ["invalid_quantity", "malformed_record", "missing_order_id"]
+    );
+    assert_eq!(strings(&rows, "raw"), ["<null>", "[1, 2]", "<null>"]);
+    assert_eq!(strings(&rows, "order_id"), ["A", "<null>", "<null>"]);
 }

@@ -51,6 +51,7 @@ pub struct ApiClient {
     base: String,
     retry: RetryPolicy,
     signer: Option<IamSigner>,
+    max_response_bytes: usize,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -58,6 +59,35 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 impl ApiClient {
+    /// A response's body, read up to the size cap: a body past it fails the run (it is not a
+    /// page of this API), a transport error mid-body is for the retry loop (`Ok(Err)`).
+    async fn body(
+        &self,
+        mut response: reqwest::Response,
+        url: &str,
+    ) -> Result<std::result::Result<Vec<u8>, reqwest::Error>> {
+        let cap = self.max_response_bytes;
+        let too_big = || {
+            ExtractError::LimitReached(format!("a response of more than {cap} bytes from {url}"))
+        };
+        if response.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > cap {
+                        return Err(too_big());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => return Ok(Ok(body)),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+
     /// A client for the API at `config.api_url`; with a signer, every request is SigV4-signed.
     pub fn new(config: &Config, signer: Option<IamSigner>) -> Result<Self> {
         let base_url = &config.api_url;
@@ -84,6 +114,7 @@ impl ApiClient {
             base,
             retry,
             signer,
+            max_response_bytes: config.limits.max_response_bytes,
         })
     }
 
@@ -124,8 +155,7 @@ impl ApiClient {
             }
             let last = match self.http.execute(request).await {
                 Ok(response) if response.status().is_success() => {
-                    let bytes = response.bytes().await;
-                    match bytes {
+                    match self.body(response, &url).await? {
                         Ok(bytes) => {
                             return serde_json::from_slice(&bytes)
                                 .map_err(|e| ExtractError::Malformed(format!("{url}: {e}")));

@@ -22,6 +22,15 @@ pub enum ExtractError {
     },
     #[error("source API sent a malformed page: {0}")]
     Malformed(String),
+    /// The source sent what no correct source sends: pages that loop, a window that ends
+    /// before it starts or in the future, a window that moves between pages.
+    #[error("the source API misbehaved: {0}")]
+    SourceMisbehaved(String),
+    /// The run reached a bound on what one extraction may take (`bounds::Limits`).
+    #[error(
+        "limit reached: {0} (the LAKEHOUSE_MAX_* and LAKEHOUSE_EXTRACT_SECONDS settings raise it if the source is right)"
+    )]
+    LimitReached(String),
     /// S3 did not store a raw part.
     #[error("landing {key} on S3: {message}")]
     Landing {
@@ -43,7 +52,9 @@ impl ExtractError {
                 retryable: true, ..
             } => ErrorKind::Retryable,
             ExtractError::Landing { .. } => ErrorKind::InvalidInput,
-            ExtractError::Malformed(_) => ErrorKind::DataQuality,
+            ExtractError::Malformed(_)
+            | ExtractError::SourceMisbehaved(_)
+            | ExtractError::LimitReached(_) => ErrorKind::DataQuality,
             ExtractError::Core(e) => e.kind(),
             ExtractError::Config(_) | ExtractError::NoWatermark | ExtractError::Rejected { .. } => {
                 ErrorKind::InvalidInput

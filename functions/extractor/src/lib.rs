@@ -7,6 +7,7 @@
 //! fetches nothing. The output is a small pointer for the next stage.
 
 mod auth;
+pub mod bounds;
 mod client;
 mod error;
 mod landing;
@@ -46,6 +47,8 @@ pub struct Config {
     /// Connect to this address instead of resolving the API's host name (the Host header and
     /// the SigV4 signature still name the host).
     pub resolve: Option<std::net::IpAddr>,
+    /// What one extraction may take from the source.
+    pub limits: bounds::Limits,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             retry: RetryPolicy::default(),
             auth: ApiAuth::None,
             resolve: None,
+            limits: bounds::Limits::default(),
         }
     }
 
@@ -71,9 +75,10 @@ impl Config {
         Config::new(api_url).with_env_overrides()
     }
 
-    /// Applies `LAKEHOUSE_PAGE_SIZE`, `LAKEHOUSE_OVERLAP_SECONDS`, `LAKEHOUSE_API_AUTH` and
-    /// `LAKEHOUSE_API_RESOLVE` where they are set.
+    /// Applies `LAKEHOUSE_PAGE_SIZE`, `LAKEHOUSE_OVERLAP_SECONDS`, `LAKEHOUSE_API_AUTH`,
+    /// `LAKEHOUSE_API_RESOLVE` and the limits ([`bounds`]) where they are set.
     pub fn with_env_overrides(mut self) -> Result<Self> {
+        self.limits = self.limits.with_env_overrides()?;
         if let Some(n) = env_parse::<usize>(config::ENV_PAGE_SIZE)? {
             self.page_size = n;
         }
@@ -188,15 +193,24 @@ async fn extract(mode: Mode, run_id: &RunId, deps: &Deps) -> Result<ExtractOutpu
     let mut parts = Vec::new();
     let mut cursor = None;
     let mut until = None;
+    let mut guard = bounds::Guard::new(&deps.config.limits, since);
     loop {
+        guard.before_page()?;
         let page = deps
             .api
             .page(mode, since, until, cursor.as_deref(), deps.config.page_size)
             .await?;
+        let body = ndjson(&page.records);
+        guard.page(
+            page.until,
+            page.records.len() as u64,
+            body.len() as u64,
+            page.next_cursor.as_deref(),
+            Utc::now(),
+        )?;
         until = Some(page.until);
         if !page.records.is_empty() {
             let key = layout::part_key(mode, &run_id, parts.len());
-            let body = ndjson(&page.records);
             let info = PartInfo {
                 key: key.clone(),
                 records: page.records.len() as u64,
@@ -278,15 +292,44 @@ fn output(manifest: Manifest, manifest_key: String, extracted: bool) -> ExtractO
     }
 }
 
-/// The records exactly as the API sent them, one per line.
+/// The records as the API sent them, one per line: a record that spans lines (a page
+/// pretty-printed) loses the whitespace outside its strings, so its values and their order
+/// stay as they were.
 fn ndjson(records: &[Box<serde_json::value::RawValue>]) -> Bytes {
     let len = records.iter().map(|r| r.get().len() + 1).sum();
     let mut out = Vec::with_capacity(len);
     for record in records {
-        out.extend_from_slice(record.get().as_bytes());
+        out.extend_from_slice(one_line(record.get()).as_bytes());
         out.push(b'\n');
     }
     Bytes::from(out)
+}
+
+/// `json` on one line: as it is unless it holds a line break, else without the whitespace
+/// outside its strings (a JSON string cannot hold a raw line break, so every one is outside).
+fn one_line(json: &str) -> std::borrow::Cow<'_, str> {
+    if !json.contains(['\n', '\r']) {
+        return json.into();
+    }
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// The Lambda handler `main.rs` runs: the stage, with failures reported under their stable
@@ -303,6 +346,19 @@ pub async fn handler(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_spanning_lines_lands_on_one_keeping_its_values() {
+        let pretty =
+            "{\n  \"order_id\": \"A B\",\n  \"note\": \"x \\\" y\",\r\n  \"quantity\": 2\n}";
+        let flat = one_line(pretty);
+        assert_eq!(flat, r#"{"order_id":"A B","note":"x \" y","quantity":2}"#);
+        let parse = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(parse(&flat), parse(pretty));
+        // A record on one line lands byte for byte, its spaces included.
+        let spaced = r#"{ "order_id" : "A" }"#;
+        assert!(matches!(one_line(spaced), std::borrow::Cow::Borrowed(s) if s == spaced));
+    }
 
     #[test]
     fn environment_overrides_apply_and_bad_values_are_named() {

@@ -48,8 +48,11 @@ async fn silver_becomes_a_star_schema() {
     )
     .await
     .unwrap();
+    let silver_deps = transformer::Deps::new(lake.clone(), Default::default())
+        .await
+        .unwrap();
+    let silver = transformer::run(landed, &silver_deps).await.unwrap();
     let deps = Deps::new(lake.clone(), Default::default()).await.unwrap();
-    let silver = transformer::run(landed, &deps).await.unwrap();
 
     let out = handler(LambdaEvent::new(silver.clone(), Context::default()), &deps)
         .await

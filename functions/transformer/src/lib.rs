@@ -12,6 +12,9 @@ mod cores;
 mod error;
 mod keyed;
 pub mod ndjson;
+#[cfg(test)]
+mod reference;
+mod side;
 mod silver;
 mod take;
 mod text_column;
@@ -21,11 +24,12 @@ pub mod versions;
 
 use std::{collections::BTreeMap, time::Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use lakehouse_core::{
     Lake,
     checksum::Checksum,
+    config,
     contracts::{ExtractOutput, Manifest, TableCommit, TransformOutput},
     dates, lease, ledger,
     report::{self, StageReport},
@@ -36,17 +40,87 @@ use tracing::{debug, info};
 
 pub use error::{Result, TransformError};
 
-/// The lake, its warehouse and the commit retry policy.
-pub type Deps = lakehouse_tables::StageDeps;
+/// The earliest plausible `order_date` (`YYYY-MM-DD`, default 2000-01-01); the latest is the
+/// day after the run.
+pub const ENV_EARLIEST_ORDER_DATE: &str = "LAKEHOUSE_EARLIEST_ORDER_DATE";
+/// How far ahead of the run's clock an `updated_at` may be (seconds, default 300).
+pub const ENV_FUTURE_SKEW_SECONDS: &str = "LAKEHOUSE_FUTURE_SKEW_SECONDS";
+
+/// The settings of the plausibility rules ([`transform::Plausible`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub earliest_order_date: NaiveDate,
+    pub future_skew: chrono::Duration,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            earliest_order_date: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default(),
+            future_skew: chrono::Duration::minutes(5),
+        }
+    }
+}
+
+impl Rules {
+    /// The defaults, with `LAKEHOUSE_EARLIEST_ORDER_DATE` and `LAKEHOUSE_FUTURE_SKEW_SECONDS`
+    /// where they are set.
+    pub fn from_env() -> Result<Self> {
+        let mut rules = Rules::default();
+        if let Some(day) = config::env_var(ENV_EARLIEST_ORDER_DATE) {
+            rules.earliest_order_date = day.trim().parse().map_err(|_| {
+                lakehouse_core::Error::Config(format!(
+                    "{ENV_EARLIEST_ORDER_DATE}={day:?} is not a date (YYYY-MM-DD)"
+                ))
+            })?;
+        }
+        if let Some(seconds) = config::env_parse::<u32>(ENV_FUTURE_SKEW_SECONDS)? {
+            rules.future_skew = chrono::Duration::seconds(i64::from(seconds));
+        }
+        Ok(rules)
+    }
+
+    /// The bounds for a batch extracted up to `now`: order dates from the earliest to the day
+    /// after, updates up to the skew ahead of it.
+    pub fn plausible_at(&self, now: DateTime<Utc>) -> transform::Plausible {
+        let latest = now + self.future_skew;
+        transform::Plausible {
+            first_day: dates::to_days(self.earliest_order_date),
+            last_day: dates::to_days(now.date_naive()) + 1,
+            latest_update: latest.timestamp_micros(),
+        }
+    }
+}
+
+/// What the stage needs, built once (at cold start in Lambda): the tables and the rules.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub tables: lakehouse_tables::StageDeps,
+    pub rules: Rules,
+}
+
+impl Deps {
+    /// The tables on `lake`, and the rules from the environment.
+    pub async fn new(lake: Lake, lease: lakehouse_core::lease::LeaseConfig) -> Result<Self> {
+        Ok(Deps {
+            tables: lakehouse_tables::StageDeps::new(lake, lease).await?,
+            rules: Rules::from_env()?,
+        })
+    }
+}
 
 /// Fetches every part of the manifest, verifies its checksum, parses it
 /// ([`ndjson::parse_part`]) and applies the rules on each record ([`transform::classify`]);
 /// parts go through this in parallel on the blocking pool, and are stacked. Classifying a part
 /// while the next one is read keeps both cores busy, where classifying the stacked batch ran
 /// after the last part, mostly on one.
-async fn read_classified(lake: &Lake, manifest: &Manifest) -> Result<DataFrame> {
-    let frames: Vec<DataFrame> = stream::iter(manifest.parts.iter())
-        .map(|part| async move {
+async fn read_classified(
+    lake: &Lake,
+    manifest: &Manifest,
+    plausible: transform::Plausible,
+) -> Result<DataFrame> {
+    let frames: Vec<DataFrame> = stream::iter(manifest.parts.iter().enumerate())
+        .map(|(index, part)| async move {
             let bytes = lake.get(&part.key).await?.ok_or_else(|| {
                 TransformError::DataQuality(format!(
                     "part {} named by the manifest is missing",
@@ -58,7 +132,8 @@ async fn read_classified(lake: &Lake, manifest: &Manifest) -> Result<DataFrame> 
             tokio::task::spawn_blocking(move || {
                 let records = verified_part(&bytes, expected)
                     .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
-                Ok::<_, TransformError>(transform::classify(records.lazy()).collect()?)
+                let classified = transform::classify(records.lazy(), plausible).collect()?;
+                Ok::<_, TransformError>(with_lines(classified, &bytes, index)?)
             })
             .await
             .map_err(|source| TransformError::Task {
@@ -72,7 +147,8 @@ async fn read_classified(lake: &Lake, manifest: &Manifest) -> Result<DataFrame> 
     if frames.is_empty() {
         let empty = ndjson::parse_part(&[], 0)
             .map_err(|e| TransformError::DataQuality(format!("empty batch: {e}")))?;
-        return Ok(transform::classify(empty.lazy()).collect()?);
+        let classified = transform::classify(empty.lazy(), plausible).collect()?;
+        return Ok(with_lines(classified, &[], 0)?);
     }
     let stacked = concat(
         frames.into_iter().map(|df| df.lazy()).collect::<Vec<_>>(),
@@ -82,6 +158,36 @@ async fn read_classified(lake: &Lake, manifest: &Manifest) -> Result<DataFrame> 
         },
     )?;
     Ok(stacked.collect()?)
+}
+
+/// A classified part with the line as sent of each record its rules refused ([`side::RAW`]),
+/// read from the part's bytes while they are at hand, and its place in the manifest
+/// ([`side::PART`]); the places of lines ([`side::AT`], [`side::LEN`]) and the malformed flag
+/// are done with.
+pub(crate) fn with_lines(
+    classified: DataFrame,
+    bytes: &[u8],
+    part: usize,
+) -> PolarsResult<DataFrame> {
+    let codes = classified.column(side::REASON_CODE)?.i32()?;
+    let at = classified.column(side::AT)?.u32()?;
+    let len = classified.column(side::LEN)?.u32()?;
+    let raw: StringChunked = codes
+        .iter()
+        .zip(at.iter().zip(len.iter()))
+        .map(|(code, (at, len))| {
+            code?;
+            let (at, len) = (at? as usize, len? as usize);
+            let line = bytes.get(at..at.checked_add(len)?)?;
+            Some(String::from_utf8_lossy(line).into_owned())
+        })
+        .collect();
+    let height = classified.height();
+    let mut out = classified.drop_many([side::AT, side::LEN, side::MALFORMED]);
+    out.with_column(raw.into_column().with_name(side::RAW.into()))?;
+    let part = u32::try_from(part).unwrap_or(u32::MAX);
+    out.with_column(UInt32Chunked::full(side::PART.into(), part, height).into_column())?;
+    Ok(out)
 }
 
 /// A part's records, if its size, checksum and record count are the manifest's.
@@ -125,7 +231,7 @@ fn touched_days(batch: &DataFrame) -> Result<Vec<i32>> {
 /// transformed again: its recorded output is returned, every commit marked as already made.
 pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     let work = async {
-        let mut out = match ledger::silver(&deps.lake, &input.run_id).await? {
+        let mut out = match ledger::silver(&deps.tables.lake, &input.run_id).await? {
             Some(mut recorded) => {
                 TableCommit::mark_replayed(&mut recorded.tables);
                 recorded
@@ -135,14 +241,15 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
         out.lease = input.lease.clone();
         Ok(out)
     };
-    lease::with_lease(&deps.lake, &input.owner(), &deps.lease, work, |_| false).await
+    let tables = &deps.tables;
+    lease::with_lease(&tables.lake, &input.owner(), &tables.lease, work, |_| false).await
 }
 
 async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
     let started = Instant::now();
     let run_id = input.run_id.clone();
-    let manifest: Manifest = deps
-        .lake
+    let lake = &deps.tables.lake;
+    let manifest: Manifest = lake
         .get_json(&input.manifest_key)
         .await?
         .ok_or_else(|| TransformError::MissingManifest(input.manifest_key.clone()))?;
@@ -152,18 +259,21 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
             input.manifest_key, manifest.run_id
         )));
     }
-    let classified = read_classified(&deps.lake, &manifest).await?;
+    // Plausible as of the end of the window the run extracted: the source's "now", which the
+    // extractor held to its own clock, and the same on every re-run.
+    let plausible = deps.rules.plausible_at(manifest.window.until);
+    let classified = read_classified(lake, &manifest, plausible).await?;
     let rows_in = manifest.records;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read, parsed and classified");
 
     // The rules across records, in one hash pass over the order ids; the latest valid
     // versions are taken once, narrowed to the columns they keep.
     let settled = versions::settle(&classified)?;
-    let bad = transform::quarantine(settled.refused(&classified)?.lazy(), run_id.as_str());
+    let parts: Vec<String> = manifest.parts.iter().map(|p| p.key.clone()).collect();
+    let bad = transform::quarantined(&settled.refused(&classified)?, run_id.as_str(), &parts)?;
     let valid = settled.latest(&classified, &transform::silver_sources())?;
     drop(classified);
     let batch = transform::valid_orders(valid.lazy(), run_id.as_str()).collect()?;
-    let bad = bad.collect()?;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
     let mut days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;
@@ -190,7 +300,7 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
         lease: None,
     };
     report::save_stage(
-        &deps.lake,
+        lake,
         &run_id,
         &StageReport {
             stage: "transform".into(),
@@ -203,7 +313,7 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
         },
     )
     .await?;
-    ledger::record_silver(&deps.lake, &out).await?;
+    ledger::record_silver(lake, &out).await?;
     Ok(out)
 }
 

@@ -15,9 +15,10 @@ use std::borrow::Cow;
 use polars::prelude::*;
 
 use crate::{
+    side::{AT, LEN, LINE, MALFORMED, SENT, parsed},
     text_column::TextColumn,
-    transform::{RAW_FIELDS, parsed},
-    typed::{self, SENT, Unprinted},
+    transform::RAW_FIELDS,
+    typed::{self, Unprinted},
 };
 
 /// Positions in [`RAW_FIELDS`] of the fields that get a typed shadow column in place of a text
@@ -49,78 +50,85 @@ const fn field(name: &str) -> usize {
     panic!("not a raw field")
 }
 
-/// Why a part could not be read.
+/// Why a part could not be read: only its columns failing to make a frame. A line that is not
+/// a flat JSON object (or not UTF-8) is a record of its own, marked [`MALFORMED`], for the
+/// quarantine.
 #[derive(Debug, thiserror::Error)]
 pub enum PartError {
-    /// A line is not a flat JSON object.
-    #[error("line {line}: {why}")]
-    Line { line: usize, why: String },
-    /// The parsed values did not make a frame.
     #[error("assembling its columns: {0}")]
     Columns(#[from] PolarsError),
 }
 
 /// Parses a part into the text columns of the untyped fields ([`RAW_FIELDS`] but [`TYPED`]),
 /// the typed shadow columns (`_quantity`, `_unit_price`, `_amount`, `_order_date`,
-/// `_updated_at`: null where the text is missing or not a valid value) and [`SENT`], the typed
-/// texts that do not print back from their values ([`typed::restore`] brings the five text
-/// columns back). Blank lines are skipped; a field missing from a record is null; keys outside
-/// the contract are ignored.
+/// `_updated_at`: null where the text is missing or not a valid value), [`SENT`] (the typed
+/// texts that do not print back from their values: [`typed::restore`] brings the five text
+/// columns back), and where each record came from: [`LINE`] (1-based), [`AT`] and [`LEN`] (its
+/// line's bytes in the part). A line that is not a flat JSON object, or not UTF-8, is a
+/// [`MALFORMED`] record with every field null. Blank lines are skipped; a field missing from a
+/// record is null; keys outside the contract are ignored.
 pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError> {
-    let text = utf8(bytes)?;
     let mut columns = Builders::new(rows_hint);
     let keys: Vec<String> = RAW_FIELDS.iter().map(|f| format!("\"{f}\":")).collect();
     let mut values: [Option<Cow<str>>; RAW_FIELDS.len()] = Default::default();
-    for (i, line) in lines(text).enumerate() {
-        if line.bytes().all(|b| b.is_ascii_whitespace()) {
+    // std's UTF-8 check was a twentieth of the read phase's CPU; simdutf8 checks with vector
+    // instructions. A part that is not UTF-8 throughout is checked line by line.
+    let text = simdutf8::basic::from_utf8(bytes).ok();
+    for (i, (start, end)) in line_spans(bytes).enumerate() {
+        let place = Place {
+            line: i + 1,
+            at: start,
+            len: end - start,
+        };
+        let line = match text {
+            // Both ends sit next to a `\n` (or at an end of the text): char boundaries.
+            Some(text) => text.get(start..end),
+            None => std::str::from_utf8(&bytes[start..end]).ok(),
+        };
+        let Some(line) = line else {
+            columns.push_malformed(place);
+            continue;
+        };
+        if line.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
             continue;
         }
         values.iter_mut().for_each(|v| *v = None);
-        Scanner {
+        let scanned = Scanner {
             text: line,
             at: 0,
             keys: &keys,
         }
-        .object(&mut values)
-        .map_err(|why| PartError::Line { line: i + 1, why })?;
-        columns.push(&values);
+        .object(&mut values);
+        match scanned {
+            Ok(()) => columns.push(&values, place),
+            Err(_) => columns.push_malformed(place),
+        }
     }
     Ok(columns.finish()?)
 }
 
-/// The part as text. std's check was a twentieth of the read phase's CPU; simdutf8 checks
-/// with vector instructions. Only a part that fails goes through std again, for the place of
-/// the first invalid byte.
-fn utf8(bytes: &[u8]) -> Result<&str, PartError> {
-    simdutf8::basic::from_utf8(bytes).or_else(|_| {
-        std::str::from_utf8(bytes).map_err(|e| PartError::Line {
-            line: line_of(bytes, e.valid_up_to()),
-            why: format!("not UTF-8 ({e})"),
-        })
-    })
+/// Where a record is in its part.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    line: usize,
+    at: usize,
+    len: usize,
 }
 
-/// The lines of `text`, split at `\n` as `str::split` does, found with memchr's vector search:
-/// `str::split` searches a word at a time, and that was a tenth of the scanning.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain([text.len()]);
+/// The lines of `bytes` as (start, end) offsets, split at `\n` as `str::split` does, found
+/// with memchr's vector search: `str::split` searches a word at a time, and that was a tenth
+/// of the scanning.
+fn line_spans(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let ends = memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]);
     ends.scan(0, move |start, end| {
-        // Both ends sit next to a `\n` (or at an end of the text): always char boundaries.
-        let line = text.get(*start..end);
+        let span = (*start, end);
         *start = end + 1;
-        line
+        Some(span)
     })
-}
-
-fn line_of(bytes: &[u8], offset: usize) -> usize {
-    1 + bytes[..offset.min(bytes.len())]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
 }
 
 /// Column builders: the text of each untyped field (with its place in [`RAW_FIELDS`]), the five
-/// typed shadows and the typed texts that do not print back.
+/// typed shadows, the typed texts that do not print back, and each record's place.
 struct Builders {
     text: Vec<(usize, TextColumn)>,
     quantity: PrimitiveChunkedBuilder<Int64Type>,
@@ -129,6 +137,10 @@ struct Builders {
     order_date: PrimitiveChunkedBuilder<Int32Type>,
     updated_at: PrimitiveChunkedBuilder<Int64Type>,
     sent: TextColumn,
+    line: Vec<u32>,
+    at: Vec<u32>,
+    len: Vec<u32>,
+    malformed: Vec<bool>,
     rows: usize,
 }
 
@@ -146,11 +158,33 @@ impl Builders {
             order_date: PrimitiveChunkedBuilder::new(typed(ORDER_DATE), rows),
             updated_at: PrimitiveChunkedBuilder::new(typed(UPDATED_AT), rows),
             sent: TextColumn::new(SENT.into(), rows),
+            line: Vec::with_capacity(rows),
+            at: Vec::with_capacity(rows),
+            len: Vec::with_capacity(rows),
+            malformed: Vec::with_capacity(rows),
             rows: 0,
         }
     }
 
-    fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()]) {
+    fn place(&mut self, place: Place, malformed: bool) {
+        // A part is a page of at most a few MB: its offsets fit in 32 bits.
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.line.push(narrow(place.line));
+        self.at.push(narrow(place.at));
+        self.len.push(narrow(place.len));
+        self.malformed.push(malformed);
+    }
+
+    /// A line that is not a record: every field null.
+    fn push_malformed(&mut self, place: Place) {
+        self.push(&Default::default(), place);
+        if let Some(last) = self.malformed.last_mut() {
+            *last = true;
+        }
+    }
+
+    fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()], place: Place) {
+        self.place(place, false);
         for (i, builder) in &mut self.text {
             builder.push(values[*i].as_deref());
         }
@@ -185,6 +219,10 @@ impl Builders {
                 .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
                 .into_column(),
             self.sent.finish().into_column(),
+            Column::new(LINE.into(), self.line),
+            Column::new(AT.into(), self.at),
+            Column::new(LEN.into(), self.len),
+            Column::new(MALFORMED.into(), self.malformed),
         ]);
         DataFrame::new(self.rows, columns)
     }
@@ -203,8 +241,12 @@ impl<'a> Scanner<'a, '_> {
         self.text.as_bytes().get(self.at).copied()
     }
 
+    /// JSON's whitespace: space, tab, line feed, carriage return (not form feed).
     fn skip_space(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
+        while self
+            .peek()
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
             self.at += 1;
         }
     }
@@ -301,7 +343,7 @@ impl<'a> Scanner<'a, '_> {
         match self.peek() {
             Some(b'"') => self.string().map(Some),
             // A number's token as written; whether it is a valid quantity or amount is the
-            // classification's call, so a malformed one is quarantined, not a failed batch.
+            // classification's call.
             Some(b'-' | b'0'..=b'9') => {
                 while self
                     .peek()
@@ -309,11 +351,23 @@ impl<'a> Scanner<'a, '_> {
                 {
                     self.at += 1;
                 }
-                self.slice(start, self.at).map(|t| Some(Cow::Borrowed(t)))
+                let token = self.slice(start, self.at)?;
+                if !json_number(token.as_bytes()) {
+                    return Err(format!(
+                        "`{token}` at column {} is not a JSON number",
+                        start + 1
+                    ));
+                }
+                Ok(Some(Cow::Borrowed(token)))
             }
             Some(b'{' | b'[') => {
                 self.nested()?;
-                Ok(Some(Cow::Borrowed(self.slice(start, self.at)?)))
+                let nested = self.slice(start, self.at)?;
+                // Kept as written, so it must be JSON as serde_json reads it: rare enough for
+                // serde_json to check.
+                serde_json::from_str::<serde_json::Value>(nested)
+                    .map_err(|e| format!("the value at column {}: {e}", start + 1))?;
+                Ok(Some(Cow::Borrowed(nested)))
             }
             _ => {
                 for (word, value) in [
@@ -346,10 +400,16 @@ impl<'a> Scanner<'a, '_> {
         let mut escaped = false;
         let mut at = open + 1;
         loop {
-            match quote_or_backslash(bytes, at) {
+            match string_stop(bytes, at) {
                 Some(i) if bytes[i] == b'\\' => {
                     escaped = true;
                     at = i + 2;
+                }
+                Some(i) if bytes[i] < 0x20 => {
+                    return Err(format!(
+                        "the string at column {} holds a control character unescaped",
+                        open + 1
+                    ));
                 }
                 Some(i) => {
                     at = i;
@@ -423,27 +483,78 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// The place of the first `"` or `\` at or after `at`, looked for eight bytes at a time: most
-/// strings are a few words long, too short for `memchr`'s vector search to pay for its setup.
-fn quote_or_backslash(bytes: &[u8], mut at: usize) -> Option<usize> {
+/// The place of the first `"`, `\` or control character (below 0x20, which JSON strings
+/// may not hold unescaped) at or after `at`, looked for eight bytes at a time: most strings
+/// are a few words long, too short for `memchr`'s vector search to pay for its setup.
+fn string_stop(bytes: &[u8], mut at: usize) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // The high bit of each zero byte of `x`: exact for the lowest one, which is the one taken
-    // (a borrow can mark a byte above it falsely).
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    // The high bit of each byte of `x` below `n` (zero bytes for `n` = 1): exact for the
+    // lowest one, which is the one taken (a borrow can mark a byte above it falsely).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
     while at + 8 <= bytes.len() {
         let w = word(bytes, at);
-        let hits =
-            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        let hits = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
         if hits != 0 {
             return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
         at += 8;
     }
     let rest = bytes.get(at..)?;
-    rest.iter()
-        .position(|b| matches!(b, b'"' | b'\\'))
-        .map(|i| at + i)
+    rest.iter().position(|b| stops_a_string(*b)).map(|i| at + i)
+}
+
+fn stops_a_string(b: u8) -> bool {
+    matches!(b, b'"' | b'\\') || b < 0x20
+}
+
+/// Whether `token` is a number as JSON writes it (`-`, then `0` or digits not starting with
+/// `0`, then `.` and digits, then `e` or `E`, a sign and digits, the last two parts optional)
+/// that a float can hold, as serde_json reads numbers (`1e400` is out of its range). Only a
+/// token with an exponent or hundreds of digits can be out of range, so only those are parsed.
+fn json_number(token: &[u8]) -> bool {
+    json_number_syntax(token)
+        && (!(token.len() > 300 || token.iter().any(|b| matches!(b, b'e' | b'E')))
+            || std::str::from_utf8(token)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(f64::is_finite))
+}
+
+fn json_number_syntax(token: &[u8]) -> bool {
+    let digits = |at: usize| {
+        token[at..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let mut at = usize::from(token.first() == Some(&b'-'));
+    match token.get(at) {
+        Some(b'0') => at += 1,
+        Some(b'1'..=b'9') => at += digits(at),
+        _ => return false,
+    }
+    if token.get(at) == Some(&b'.') {
+        let n = digits(at + 1);
+        if n == 0 {
+            return false;
+        }
+        at += 1 + n;
+    }
+    if matches!(token.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        if matches!(token.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        let n = digits(at);
+        if n == 0 {
+            return false;
+        }
+        at += n;
+    }
+    at == token.len()
 }
 
 #[cfg(test)]
@@ -452,6 +563,10 @@ mod tests {
 
     fn parse(text: &str) -> DataFrame {
         parse_part(text.as_bytes(), 0).unwrap()
+    }
+
+    fn some(s: &str) -> Option<String> {
+        Some(s.to_owned())
     }
 
     fn texts(df: &DataFrame, name: &str) -> Vec<Option<String>> {
@@ -497,7 +612,7 @@ mod tests {
             "\n",
             r#"{"quantity":2.0,"unit_price":-1,"amount":"1,5","order_date":"28/02/2026","updated_at":"2026-02-28 10:00:00"}"#,
             "\n",
-            r#"{"quantity":2.5,"amount":1-2,"order_date":"2026-2-28","updated_at":"2026-02-28T10:00:00+01:00"}"#,
+            r#"{"quantity":2.5,"amount":"1-2","order_date":"2026-2-28","updated_at":"2026-02-28T10:00:00+01:00"}"#,
         ));
         let ints = |name: &str| -> Vec<Option<i64>> {
             let c = df.column(name).unwrap().cast(&DataType::Int64).unwrap();
@@ -524,35 +639,96 @@ mod tests {
     }
 
     #[test]
-    fn a_line_that_is_not_a_flat_object_names_its_line() {
+    fn a_line_that_is_not_a_flat_object_is_a_malformed_record_at_its_place() {
+        let good = "{\"order_id\":\"A\"}";
         for (text, line) in [
             ("{\"order_id\":\"A\"}\n{\"order_id\":\"B\"", 2),
             ("{\"order_id\":\"A\"}\n\n[1,2]\n", 3),
-            ("{\"order_id\":\"A\"} x", 1),
+            ("{\"order_id\":\"A\"}\nnull", 2),
+            ("{\"order_id\":\"A\"}\n\"text\"", 2),
+            ("{\"order_id\":\"A\"}\n42", 2),
+            ("{\"order_id\":\"A\"} x\n{\"order_id\":\"B\"}", 1),
             ("{\"order_id\":nul}", 1),
             ("{\"order_id\" \"A\"}", 1),
+            ("{\"order_id\":\"\\ud800\"}", 1),
+            ("{\n\"order_id\":\"A\"}", 1),
         ] {
-            let err = parse_part(text.as_bytes(), 0).unwrap_err();
-            assert!(
-                matches!(err, PartError::Line { line: at, .. } if at == line),
-                "{text}: {err}"
+            let df = parse_part(text.as_bytes(), 0).unwrap();
+            let malformed: Vec<bool> = df
+                .column(MALFORMED)
+                .unwrap()
+                .bool()
+                .unwrap()
+                .iter()
+                .map(|m| m.unwrap())
+                .collect();
+            let lines: Vec<u32> = df
+                .column(LINE)
+                .unwrap()
+                .u32()
+                .unwrap()
+                .into_no_null_iter()
+                .collect();
+            let bad: Vec<u32> = lines
+                .iter()
+                .zip(&malformed)
+                .filter(|(_, m)| **m)
+                .map(|(l, _)| *l)
+                .collect();
+            assert_eq!(
+                bad.first().copied(),
+                Some(line),
+                "{text:?}: {lines:?} {malformed:?}"
             );
+            // Every field of a malformed record is null; the good records are read as ever.
+            let ids = texts(&df, "order_id");
+            for ((id, m), l) in ids.iter().zip(&malformed).zip(&lines) {
+                assert_eq!(id.is_none(), *m, "{text:?} line {l}");
+            }
         }
-        let err = parse_part(b"{\"order_id\":\"\xff\"}", 0).unwrap_err();
-        assert!(err.to_string().contains("UTF-8"), "{err}");
+        // Not UTF-8: that line alone, with its bytes' place.
+        let mut part = format!("{good}\n").into_bytes();
+        part.extend_from_slice(b"{\"order_id\":\"\xff\"}\n");
+        part.extend_from_slice(good.as_bytes());
+        let df = parse_part(&part, 0).unwrap();
+        assert_eq!(texts(&df, "order_id"), [some("A"), None, some("A")]);
+        let at: Vec<u32> = df
+            .column(AT)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        let len: Vec<u32> = df
+            .column(LEN)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(
+            &part[at[1] as usize..(at[1] + len[1]) as usize],
+            b"{\"order_id\":\"\xff\"}"
+        );
     }
 
     #[test]
     fn word_at_a_time_searches_agree_with_plain_ones() {
         // Quotes and backslashes at every place of a word and across words, next to bytes
         // one away from them ('!', '#', '[', ']') and to multi-byte UTF-8.
-        let text = r#"ab"c\d!#[]é"0123456789\"€abcdefgh""ijklmnop\"#.as_bytes();
+        // And control characters, below and at the edge of 0x20.
+        let text = [
+            r#"ab"c\d!#[]é"0123456789\"€abcdefgh""ijklmnop\"#.as_bytes(),
+            b"\x1f \x20\x00!xyz\x1e\x21abcdefgh\x01",
+        ]
+        .concat();
+        let text = text.as_slice();
         for at in 0..=text.len() + 1 {
             let plain = text
                 .get(at..)
-                .and_then(|rest| rest.iter().position(|b| matches!(b, b'"' | b'\\')))
+                .and_then(|rest| rest.iter().position(|b| stops_a_string(*b)))
                 .map(|i| at + i);
-            assert_eq!(quote_or_backslash(text, at), plain, "from {at}");
+            assert_eq!(string_stop(text, at), plain, "from {at}");
             for len in 0..=20 {
                 let Some(here) = text.get(at..at + len) else {
                     continue;
@@ -582,9 +758,13 @@ mod tests {
         assert_eq!(df.height(), 0);
         assert_eq!(
             df.width(),
-            RAW_FIELDS.len() + 1,
-            "typed ones twice, and {SENT}"
+            RAW_FIELDS.len() + 5,
+            "typed ones twice, and {SENT}, {LINE}, {AT}, {LEN}, {MALFORMED}"
         );
-        assert_eq!(typed::restore(&df).unwrap().width(), RAW_FIELDS.len() + 5);
+        // Restored: every field's text, the typed shadows and the four place columns.
+        assert_eq!(
+            typed::restore(&df).unwrap().width(),
+            RAW_FIELDS.len() + 5 + 4
+        );
     }
 }

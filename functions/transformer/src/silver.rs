@@ -12,9 +12,10 @@ use polars::prelude::*;
 
 use crate::{Deps, Result, TransformError, transform};
 
-/// The columns that say a bad record was already quarantined: an overlap window delivers it
-/// again with the same order, version and reason.
-pub(crate) const QUARANTINE_IDENTITY: &[&str] = &["order_id", "updated_at", "reason"];
+/// What says a bad record was already quarantined: the hash of its line, the same when an
+/// overlap window delivers the same record again, and another for any other record, whatever
+/// its order id and time.
+pub(crate) const QUARANTINE_IDENTITY: &[&str] = &["raw_hash"];
 
 /// Commits the batch to the four silver tables. The commits are independent (each is
 /// exactly-once on its own table) and run concurrently: while one waits on its Parquet encoding
@@ -28,7 +29,11 @@ pub(crate) async fn write(
 ) -> Result<Vec<TableCommit>> {
     let has_orders = batch.height() > 0;
     let apply = |write: TableWrite| async move {
-        Ok::<_, TransformError>(write.apply(&deps.warehouse, run_id, &deps.retry).await?)
+        Ok::<_, TransformError>(
+            write
+                .apply(&deps.tables.warehouse, run_id, &deps.tables.retry)
+                .await?,
+        )
     };
     let orders = TableWrite::new(
         &ORDERS,
@@ -145,5 +150,7 @@ async fn merge_entities(
             reduce: Some(reduce),
         },
     );
-    Ok(write.apply(&deps.warehouse, run_id, &deps.retry).await?)
+    Ok(write
+        .apply(&deps.tables.warehouse, run_id, &deps.tables.retry)
+        .await?)
 }

@@ -8,7 +8,11 @@
 
 use polars::prelude::*;
 
-use crate::{keyed, take::take_rows};
+use crate::{
+    keyed,
+    side::{LINE, MALFORMED, PART, RAW, REASON_CODE, parsed},
+    take::take_rows,
+};
 
 /// Source fields, in the order the quarantine keeps them.
 pub const RAW_FIELDS: [&str; 16] = [
@@ -49,16 +53,29 @@ fn blank(name: &str) -> Expr {
     )
 }
 
-/// The typed shadow column of a raw field (`_quantity`, `_order_date`, ...), which the part
-/// reader ([`crate::ndjson`]) fills where the field's text is a valid value.
-pub(crate) fn parsed(name: &str) -> String {
-    format!("_{name}")
+/// What the run's clock makes plausible ([`classify`]'s last rules on a record of its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plausible {
+    /// The first and the last plausible `order_date`, in days since 1970-01-01.
+    pub first_day: i32,
+    pub last_day: i32,
+    /// The latest plausible `updated_at`, in microseconds since 1970-01-01.
+    pub latest_update: i64,
+}
+
+impl Plausible {
+    /// No bound: every valid value is plausible (tests of the other rules).
+    pub const ANY: Plausible = Plausible {
+        first_day: i32::MIN,
+        last_day: i32::MAX,
+        latest_update: i64::MAX,
+    };
 }
 
 /// Adds [`REASON_CODE`] to records as the part reader gives them (text fields and their typed
 /// shadows): null for a record valid on its own, else the first rule it breaks. The last
 /// reason, `duplicate_record`, looks across records: [`crate::versions::settle`] applies it.
-pub fn classify(typed: LazyFrame) -> LazyFrame {
+pub fn classify(typed: LazyFrame, plausible: Plausible) -> LazyFrame {
     let invalid = |name: &str| col(parsed(name)).is_null();
     // Five equality tests on short inline strings: `is_in` would hash every row for a semi join.
     let known_status = STATUSES
@@ -67,8 +84,10 @@ pub fn classify(typed: LazyFrame) -> LazyFrame {
         .reduce(Expr::or)
         .unwrap_or(lit(false))
         .fill_null(lit(false));
+    let day = || col(parsed("order_date")).cast(DataType::Int32);
     // In the order of REASONS, without the last.
     let rules: [Expr; REASONS.len() - 1] = [
+        col(MALFORMED),
         blank("order_id"),
         blank("customer_id"),
         blank("product_id"),
@@ -77,11 +96,17 @@ pub fn classify(typed: LazyFrame) -> LazyFrame {
         invalid("unit_price").or(col(parsed("unit_price")).lt(lit(0.0))),
         invalid("amount"),
         invalid("order_date"),
+        day()
+            .lt(lit(plausible.first_day))
+            .or(day().gt(lit(plausible.last_day))),
         invalid("updated_at"),
+        col(parsed("updated_at"))
+            .cast(DataType::Int64)
+            .gt(lit(plausible.latest_update)),
         known_status.not(),
     ];
     // Nested from the last rule outwards, so the first rule that holds gives the code. A small
-    // integer per row; the reason's text is made for the refused rows only (`quarantine`).
+    // integer per row; the reason's text is made for the refused rows only (`quarantined`).
     let code = rules
         .into_iter()
         .enumerate()
@@ -93,7 +118,8 @@ pub fn classify(typed: LazyFrame) -> LazyFrame {
 }
 
 /// The reasons a record is refused, in the order the rules are checked.
-pub const REASONS: [&str; 11] = [
+pub const REASONS: [&str; 14] = [
+    "malformed_record",
     "missing_order_id",
     "missing_customer_id",
     "missing_product_id",
@@ -102,17 +128,15 @@ pub const REASONS: [&str; 11] = [
     "invalid_unit_price",
     "invalid_amount",
     "invalid_order_date",
+    "implausible_order_date",
     "invalid_updated_at",
+    "future_updated_at",
     "invalid_status",
     "duplicate_record",
 ];
 
-/// Column [`classify`] adds: null for a valid record, else 1 + the index in [`REASONS`] of the
-/// first rule it breaks.
-pub const REASON_CODE: &str = "_reason_code";
-
 pub(crate) fn reason_code(index: usize) -> i32 {
-    // REASONS has 11 entries: the index always fits.
+    // REASONS has 14 entries: the index always fits.
     i32::try_from(index + 1).unwrap_or(i32::MAX)
 }
 
@@ -168,13 +192,67 @@ pub fn valid_orders(valid: LazyFrame, run_id: &str) -> LazyFrame {
     ])
 }
 
-/// Refused records (as [`crate::versions::Settled::refused`] gives them): the raw text, the
-/// reason and the run that saw them.
-pub fn quarantine(refused: LazyFrame, run_id: &str) -> LazyFrame {
+/// Refused records (as [`crate::versions::Settled::refused`] gives them) as the quarantine
+/// keeps them: the reason, every field as the text sent, the line as sent, its part and line
+/// number, a hash of the line (what tells the same record delivered twice from another), and
+/// the run that saw them.
+///
+/// A record the rules refused on its own carries its line as sent ([`RAW`]). A duplicate is
+/// refused only across records, after its part's bytes are gone: its line is rebuilt as the
+/// JSON object of its fields as sent (keys sorted, null fields left out; quantity, unit price
+/// and amount as numbers where they are ones).
+pub fn quarantined(refused: &DataFrame, run_id: &str, parts: &[String]) -> PolarsResult<DataFrame> {
     let mut columns: Vec<Expr> = vec![reason_text().alias("reason")];
     columns.extend(RAW_FIELDS.iter().map(|name| col(*name)));
+    columns.push(col(LINE).cast(DataType::Int64).alias("line"));
     columns.push(lit(run_id).alias("run_id"));
-    refused.select(columns)
+    let mut out = refused.clone().lazy().select(columns).collect()?;
+    let fields = RAW_FIELDS
+        .iter()
+        .map(|name| out.column(name).and_then(|c| c.str().cloned()))
+        .collect::<PolarsResult<Vec<StringChunked>>>()?;
+    let sent = refused.column(RAW)?.str()?;
+    let raw: Vec<String> = (0..out.height())
+        .map(|row| match sent.get(row) {
+            Some(line) => line.to_owned(),
+            None => rebuilt(&fields, row),
+        })
+        .collect();
+    let hashes: Vec<String> = raw
+        .iter()
+        .map(|line| lakehouse_core::checksum::crc64nvme(line.as_bytes()))
+        .collect();
+    let part: Vec<Option<String>> = refused
+        .column(PART)?
+        .u32()?
+        .iter()
+        .map(|p| p.and_then(|p| parts.get(p as usize).cloned()))
+        .collect();
+    out.with_column(Column::new("raw".into(), raw))?;
+    out.with_column(Column::new("part".into(), part))?;
+    out.with_column(Column::new("raw_hash".into(), hashes))?;
+    Ok(out)
+}
+
+/// A record's line rebuilt from its fields as sent ([`quarantined`]).
+fn rebuilt(fields: &[StringChunked], row: usize) -> String {
+    let numeric = ["quantity", "unit_price", "amount"];
+    // A null field is left out: the reader reads a missing field as null.
+    let record: serde_json::Map<String, serde_json::Value> = RAW_FIELDS
+        .iter()
+        .zip(fields)
+        .filter_map(|(name, column)| {
+            let text = column.get(row)?;
+            let value = if numeric.contains(name) {
+                text.parse::<serde_json::Number>()
+                    .map_or_else(|_| text.into(), serde_json::Value::Number)
+            } else {
+                text.into()
+            };
+            Some(((*name).to_owned(), value))
+        })
+        .collect();
+    serde_json::Value::Object(record).to_string()
 }
 
 /// One row per key, its latest version ([`keyed::latest_rows`]: the latest `updated_at`, and
@@ -230,6 +308,7 @@ fn numbers(latest: &[(IdxSize, Option<i32>)]) -> IdxCa {
 pub(crate) mod tests {
     use super::*;
     use crate::versions::{Settled, settle};
+    use lakehouse_core::dates;
 
     /// Records as the part reader gives them, from NDJSON with every field sent as a string.
     pub(crate) fn raw(rows: &[[Option<&str>; 16]]) -> LazyFrame {
@@ -278,15 +357,22 @@ pub(crate) mod tests {
         ]
     }
 
-    /// Records classified, and settled across records.
+    /// Records classified (every value plausible), and settled across records.
     pub(crate) fn settled(lf: LazyFrame) -> (DataFrame, Settled) {
-        let classified = classify(lf).collect().unwrap();
+        settled_with(lf, Plausible::ANY)
+    }
+
+    /// Records classified with `plausible`, and settled across records. Their part's bytes
+    /// are not at hand: a quarantined record's line is rebuilt from its fields.
+    pub(crate) fn settled_with(lf: LazyFrame, plausible: Plausible) -> (DataFrame, Settled) {
+        let classified = classify(lf, plausible).collect().unwrap();
+        let classified = crate::with_lines(classified, &[], 0).unwrap();
         let settled = settle(&classified).unwrap();
         (classified, settled)
     }
 
-    fn reasons(lf: LazyFrame) -> Vec<Option<String>> {
-        let codes = settled(lf).1.codes.into_series();
+    fn reasons(lf: LazyFrame, plausible: Plausible) -> Vec<Option<String>> {
+        let codes = settled_with(lf, plausible).1.codes.into_series();
         let df = DataFrame::new(codes.len(), vec![codes.into_column()])
             .unwrap()
             .lazy()
@@ -333,20 +419,34 @@ pub(crate) mod tests {
         no_status[13] = None;
         let mut blank_customer = row("I", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
         blank_customer[1] = Some(" \t ");
-        let got = reasons(raw(&[
-            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-            missing,
-            row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-            row("C", "-1", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-            row("D", "2", "31/01/2026", "2026-01-02T10:00:00Z", "placed"),
-            row("E", "2", "2026-02-30", "2026-01-02T10:00:00Z", "placed"),
-            row("F", "2", "2026-01-02", "yesterday", "placed"),
-            row("G", "2", "2026-01-02", "2026-01-02T10:00:00Z", "lost"),
-            no_status,
-            blank_customer,
-            row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
-            row("A", "2", "2026-01-02", "2026-01-03T10:00:00Z", "shipped"),
-        ]));
+        // Plausible: order dates in 2000-01-01 ..= 2026-01-10, updates up to 2026-01-09T00:05Z.
+        let plausible = Plausible {
+            first_day: dates::to_days(chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()),
+            last_day: dates::to_days(chrono::NaiveDate::from_ymd_opt(2026, 1, 10).unwrap()),
+            latest_update: 1_767_917_100_000_000,
+        };
+        let got = reasons(
+            raw(&[
+                row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+                missing,
+                row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+                row("C", "-1", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+                row("D", "2", "31/01/2026", "2026-01-02T10:00:00Z", "placed"),
+                row("E", "2", "2026-02-30", "2026-01-02T10:00:00Z", "placed"),
+                row("F", "2", "2026-01-02", "yesterday", "placed"),
+                row("G", "2", "2026-01-02", "2026-01-02T10:00:00Z", "lost"),
+                no_status,
+                blank_customer,
+                row("A", "2", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
+                row("A", "2", "2026-01-02", "2026-01-03T10:00:00Z", "shipped"),
+                row("J", "2", "1999-12-31", "2026-01-02T10:00:00Z", "placed"),
+                row("K", "2", "9999-12-31", "2026-01-02T10:00:00Z", "placed"),
+                row("L", "2", "2026-01-10", "2026-01-09T00:05:00Z", "placed"),
+                row("M", "2", "2026-01-02", "9999-01-01T00:00:00Z", "placed"),
+                row("N", "2", "2026-01-02", "2026-01-09T00:05:01Z", "placed"),
+            ]),
+            plausible,
+        );
         let want = [
             None,
             Some("missing_order_id"),
@@ -360,6 +460,11 @@ pub(crate) mod tests {
             Some("missing_customer_id"),
             Some("duplicate_record"),
             None,
+            Some("implausible_order_date"),
+            Some("implausible_order_date"),
+            None,
+            Some("future_updated_at"),
+            Some("future_updated_at"),
         ];
         assert_eq!(got, want.map(|r| r.map(str::to_owned)).to_vec());
     }
@@ -375,7 +480,7 @@ pub(crate) mod tests {
         let latest = settled.latest(&classified, &silver_sources()).unwrap();
         let valid = valid_orders(latest.lazy(), "r1").collect().unwrap();
         let refused = settled.refused(&classified).unwrap();
-        let bad = quarantine(refused.lazy(), "r1").collect().unwrap();
+        let bad = quarantined(&refused, "r1", &["p".into()]).unwrap();
         assert_eq!((valid.height(), bad.height()), (2, 1));
         assert_eq!(valid.column("quantity").unwrap().dtype(), &DataType::Int64);
         let months: Vec<Option<i32>> = valid
@@ -403,10 +508,14 @@ pub(crate) mod tests {
     fn a_bad_record_is_quarantined_once() {
         let refused = |lf: LazyFrame, run_id: &str| {
             let (classified, settled) = settled(lf);
-            quarantine(settled.refused(&classified).unwrap().lazy(), run_id)
+            let refused = settled.refused(&classified).unwrap();
+            quarantined(&refused, run_id, &["p".into()]).unwrap().lazy()
         };
         let mut keyless = row("x", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
         keyless[0] = None;
+        // Another keyless record, stamped in the same second: not the same record.
+        let mut other_keyless = row("x", "three", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
+        other_keyless[0] = None;
         let first = refused(
             raw(&[
                 keyless,
@@ -414,12 +523,13 @@ pub(crate) mod tests {
             ]),
             "r1",
         );
-        // The next batch re-delivers both and brings one new bad record.
+        // The next batch re-delivers both and brings two new bad records.
         let again = refused(
             raw(&[
                 keyless,
                 row("B", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed"),
                 row("C", "two", "2026-01-03", "2026-01-03T10:00:00Z", "placed"),
+                other_keyless,
             ]),
             "r2",
         );
@@ -434,7 +544,50 @@ pub(crate) mod tests {
             .unwrap()
             .iter()
             .collect();
-        assert_eq!(ids, [Some("C")]);
+        assert_eq!(ids, [Some("C"), None]);
+    }
+
+    #[test]
+    fn quarantined_records_keep_their_lines_as_sent_and_their_place() {
+        let good = r#"{"order_id":"A","customer_id":"C","product_id":"P","quantity":2,"unit_price":1.5,"amount":3.0,"status":"placed","order_date":"2026-01-02","updated_at":"2026-01-02T10:00:00Z"}"#;
+        let bad = r#"{"order_id":"B", "customer_id":"C","product_id":"P","quantity":"two","unit_price":1.5,"amount":3.0,"status":"placed","order_date":"2026-01-02","updated_at":"2026-01-02T10:00:00Z"}"#;
+        let part = format!("{good}\n[1, 2]\n{bad}\n{good}\n");
+        let records = crate::ndjson::parse_part(part.as_bytes(), 4).unwrap();
+        let classified = classify(records.lazy(), Plausible::ANY).collect().unwrap();
+        let classified = crate::with_lines(classified, part.as_bytes(), 1).unwrap();
+        let settled = settle(&classified).unwrap();
+        let refused = settled.refused(&classified).unwrap();
+        let parts = ["raw/p0.json".to_owned(), "raw/p1.json".to_owned()];
+        let q = quarantined(&refused, "r1", &parts).unwrap();
+        let text = |name: &str| -> Vec<String> {
+            let column = q.column(name).unwrap().cast(&DataType::String).unwrap();
+            column
+                .str()
+                .unwrap()
+                .iter()
+                .map(|v| v.unwrap_or("<null>").to_owned())
+                .collect()
+        };
+        assert_eq!(
+            text("reason"),
+            ["malformed_record", "invalid_quantity", "duplicate_record"]
+        );
+        assert_eq!(text("line"), ["2", "3", "4"]);
+        assert_eq!(text("part"), ["raw/p1.json"; 3]);
+        // The malformed and the bad line exactly as sent; the duplicate rebuilt from its fields.
+        let raw = text("raw");
+        assert_eq!(raw[..2], ["[1, 2]", bad]);
+        let rebuilt: serde_json::Value = serde_json::from_str(&raw[2]).unwrap();
+        assert_eq!(
+            rebuilt,
+            serde_json::from_str::<serde_json::Value>(good).unwrap()
+        );
+        for (line, hash) in raw.iter().zip(text("raw_hash")) {
+            assert_eq!(hash, lakehouse_core::checksum::crc64nvme(line.as_bytes()));
+        }
+        // Every field of the source is kept, as the text that was sent.
+        assert_eq!(text("quantity")[1], "two");
+        assert_eq!(text("order_id")[..2], ["<null>", "B"]);
     }
 
     #[test]

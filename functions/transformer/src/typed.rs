@@ -17,11 +17,9 @@ use polars::prelude::*;
 
 use crate::{
     ndjson::TYPED,
-    transform::{RAW_FIELDS, parsed},
+    side::{SENT, parsed},
+    transform::RAW_FIELDS,
 };
-
-/// The reader's column of the typed fields' texts that do not print back from their values.
-pub const SENT: &str = "_sent";
 
 /// A typed field's value, and whether its text is how the value prints.
 pub(crate) type Parsed<T> = Option<(T, bool)>;

@@ -11,8 +11,9 @@ use polars::prelude::*;
 
 use crate::{
     keyed::{self, Keyed, Table},
+    side::{REASON_CODE, parsed},
     take::take_rows,
-    transform::{REASON_CODE, REASONS, parsed, reason_code},
+    transform::{REASONS, reason_code},
     typed,
 };
 
@@ -255,13 +256,14 @@ mod tests {
             row("C", "0", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
             row("C", "0", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
         ]));
-        let duplicate = reason_code(REASONS.len() - 1);
+        let code = |reason: &str| reason_code(REASONS.iter().position(|r| *r == reason).unwrap());
+        let duplicate = code("duplicate_record");
         let codes: Vec<Option<i32>> = settled.codes.iter().collect();
-        let non_positive = reason_code(4);
+        let non_positive = code("non_positive_quantity");
         assert_eq!(
             codes,
             [
-                Some(reason_code(9)),
+                Some(code("invalid_status")),
                 Some(duplicate),
                 None,
                 None,

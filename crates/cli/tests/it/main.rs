@@ -7,5 +7,6 @@ mod bootstrap;
 mod cli;
 mod e2e;
 mod harness;
+mod hostile;
 mod local_aws;
 mod schedule;
