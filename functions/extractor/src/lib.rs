@@ -308,7 +308,7 @@ fn ndjson(records: &[Box<serde_json::value::RawValue>]) -> Bytes {
 /// `json` on one line: as it is unless it holds a line break, else without the whitespace
 /// outside its strings (a JSON string cannot hold a raw line break, so every one is outside).
 fn one_line(json: &str) -> std::borrow::Cow<'_, str> {
-    if !json.contains(['\n', '\r']) {
+    if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() {
         return json.into();
     }
     let mut out = String::with_capacity(json.len());

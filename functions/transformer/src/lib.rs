@@ -118,76 +118,91 @@ async fn read_classified(
     lake: &Lake,
     manifest: &Manifest,
     plausible: transform::Plausible,
-) -> Result<DataFrame> {
-    let frames: Vec<DataFrame> = stream::iter(manifest.parts.iter().enumerate())
-        .map(|(index, part)| async move {
-            let bytes = lake.get(&part.key).await?.ok_or_else(|| {
-                TransformError::DataQuality(format!(
-                    "part {} named by the manifest is missing",
-                    part.key
-                ))
-            })?;
-            let expected = (part.bytes, part.checksum.clone(), part.records as usize);
-            let key = part.key.clone();
-            tokio::task::spawn_blocking(move || {
-                let records = verified_part(&bytes, expected)
-                    .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
-                let classified = transform::classify(records.lazy(), plausible).collect()?;
-                Ok::<_, TransformError>(with_lines(classified, &bytes, index)?)
+) -> Result<(DataFrame, transform::RawLines)> {
+    let read: Vec<(DataFrame, transform::RawLines)> =
+        stream::iter(manifest.parts.iter().enumerate())
+            .map(|(index, part)| async move {
+                let bytes = lake.get(&part.key).await?.ok_or_else(|| {
+                    TransformError::DataQuality(format!(
+                        "part {} named by the manifest is missing",
+                        part.key
+                    ))
+                })?;
+                let expected = (part.bytes, part.checksum.clone(), part.records as usize);
+                let key = part.key.clone();
+                tokio::task::spawn_blocking(move || {
+                    let records = verified_part(&bytes, expected)
+                        .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
+                    let classified = transform::classify(records.lazy(), plausible).collect()?;
+                    Ok::<_, TransformError>(with_lines(classified, &bytes, index)?)
+                })
+                .await
+                .map_err(|source| TransformError::Task {
+                    what: format!("reading {}", part.key),
+                    source,
+                })?
             })
-            .await
-            .map_err(|source| TransformError::Task {
-                what: format!("reading {}", part.key),
-                source,
-            })?
-        })
-        .buffered(4)
-        .try_collect()
-        .await?;
-    if frames.is_empty() {
+            .buffered(4)
+            .try_collect()
+            .await?;
+    if read.is_empty() {
         let empty = ndjson::parse_part(&[], 0)
             .map_err(|e| TransformError::DataQuality(format!("empty batch: {e}")))?;
         let classified = transform::classify(empty.lazy(), plausible).collect()?;
         return Ok(with_lines(classified, &[], 0)?);
     }
+    let mut lines = transform::RawLines::new();
+    let mut frames = Vec::with_capacity(read.len());
+    for (frame, part_lines) in read {
+        lines.extend(part_lines);
+        frames.push(frame.lazy());
+    }
     let stacked = concat(
-        frames.into_iter().map(|df| df.lazy()).collect::<Vec<_>>(),
+        frames,
         UnionArgs {
             rechunk: false,
             ..Default::default()
         },
     )?;
-    Ok(stacked.collect()?)
+    Ok((stacked.collect()?, lines))
 }
 
-/// A classified part with the line as sent of each record its rules refused ([`side::RAW`]),
-/// read from the part's bytes while they are at hand, and its place in the manifest
-/// ([`side::PART`]); the places of lines ([`side::AT`], [`side::LEN`]) and the malformed flag
-/// are done with.
+/// A classified part with its place in the manifest ([`side::PART`]), and the line as sent of
+/// each record its rules refused, found again by its line number while the part's bytes are at
+/// hand (the malformed flag is done with).
 pub(crate) fn with_lines(
     classified: DataFrame,
     bytes: &[u8],
     part: usize,
-) -> PolarsResult<DataFrame> {
-    let codes = classified.column(side::REASON_CODE)?.i32()?;
-    let at = classified.column(side::AT)?.u32()?;
-    let len = classified.column(side::LEN)?.u32()?;
-    let raw: StringChunked = codes
-        .iter()
-        .zip(at.iter().zip(len.iter()))
-        .map(|(code, (at, len))| {
-            code?;
-            let (at, len) = (at? as usize, len? as usize);
-            let line = bytes.get(at..at.checked_add(len)?)?;
-            Some(String::from_utf8_lossy(line).into_owned())
-        })
-        .collect();
-    let height = classified.height();
-    let mut out = classified.drop_many([side::AT, side::LEN, side::MALFORMED]);
-    out.with_column(raw.into_column().with_name(side::RAW.into()))?;
+) -> PolarsResult<(DataFrame, transform::RawLines)> {
     let part = u32::try_from(part).unwrap_or(u32::MAX);
+    let codes = classified.column(side::REASON_CODE)?.i32()?;
+    let numbers = classified.column(side::LINE)?.u32()?;
+    let mut wanted: Vec<u32> = codes
+        .iter()
+        .zip(numbers.iter())
+        .filter_map(|(code, line)| code.and(line))
+        .collect();
+    wanted.sort_unstable();
+    let mut lines = transform::RawLines::with_capacity(wanted.len());
+    if !wanted.is_empty() {
+        let mut wanted = wanted.into_iter().peekable();
+        for (i, (start, end)) in ndjson::line_spans(bytes).enumerate() {
+            let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if wanted.peek() == Some(&number) {
+                wanted.next();
+                let line = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+                lines.insert((part, number), line);
+            }
+            if wanted.peek().is_none() {
+                break;
+            }
+        }
+    }
+    let height = classified.height();
+    let mut out = classified.drop(side::MALFORMED)?;
     out.with_column(UInt32Chunked::full(side::PART.into(), part, height).into_column())?;
-    Ok(out)
+    Ok((out, lines))
 }
 
 /// A part's records, if its size, checksum and record count are the manifest's.
@@ -262,7 +277,7 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
     // Plausible as of the end of the window the run extracted: the source's "now", which the
     // extractor held to its own clock, and the same on every re-run.
     let plausible = deps.rules.plausible_at(manifest.window.until);
-    let classified = read_classified(lake, &manifest, plausible).await?;
+    let (classified, lines) = read_classified(lake, &manifest, plausible).await?;
     let rows_in = manifest.records;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read, parsed and classified");
 
@@ -270,7 +285,12 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
     // versions are taken once, narrowed to the columns they keep.
     let settled = versions::settle(&classified)?;
     let parts: Vec<String> = manifest.parts.iter().map(|p| p.key.clone()).collect();
-    let bad = transform::quarantined(&settled.refused(&classified)?, run_id.as_str(), &parts)?;
+    let bad = transform::quarantined(
+        &settled.refused(&classified)?,
+        run_id.as_str(),
+        &parts,
+        &lines,
+    )?;
     let valid = settled.latest(&classified, &transform::silver_sources())?;
     drop(classified);
     let batch = transform::valid_orders(valid.lazy(), run_id.as_str()).collect()?;

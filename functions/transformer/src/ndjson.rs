@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use polars::prelude::*;
 
 use crate::{
-    side::{AT, LEN, LINE, MALFORMED, SENT, parsed},
+    side::{LINE, MALFORMED, SENT, parsed},
     text_column::TextColumn,
     transform::RAW_FIELDS,
     typed::{self, Unprinted},
@@ -63,9 +63,9 @@ pub enum PartError {
 /// the typed shadow columns (`_quantity`, `_unit_price`, `_amount`, `_order_date`,
 /// `_updated_at`: null where the text is missing or not a valid value), [`SENT`] (the typed
 /// texts that do not print back from their values: [`typed::restore`] brings the five text
-/// columns back), and where each record came from: [`LINE`] (1-based), [`AT`] and [`LEN`] (its
-/// line's bytes in the part). A line that is not a flat JSON object, or not UTF-8, is a
-/// [`MALFORMED`] record with every field null. Blank lines are skipped; a field missing from a
+/// columns back), and each record's [`LINE`] in the part (from 1; [`line_spans`] finds its
+/// bytes again). A line that is not a flat JSON object, or not UTF-8, is a [`MALFORMED`]
+/// record with every field null. Blank lines are skipped; a field missing from a
 /// record is null; keys outside the contract are ignored.
 pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError> {
     let mut columns = Builders::new(rows_hint);
@@ -75,11 +75,7 @@ pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError
     // instructions. A part that is not UTF-8 throughout is checked line by line.
     let text = simdutf8::basic::from_utf8(bytes).ok();
     for (i, (start, end)) in line_spans(bytes).enumerate() {
-        let place = Place {
-            line: i + 1,
-            at: start,
-            len: end - start,
-        };
+        let place = i + 1;
         let line = match text {
             // Both ends sit next to a `\n` (or at an end of the text): char boundaries.
             Some(text) => text.get(start..end),
@@ -107,18 +103,10 @@ pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError
     Ok(columns.finish()?)
 }
 
-/// Where a record is in its part.
-#[derive(Debug, Clone, Copy)]
-struct Place {
-    line: usize,
-    at: usize,
-    len: usize,
-}
-
 /// The lines of `bytes` as (start, end) offsets, split at `\n` as `str::split` does, found
 /// with memchr's vector search: `str::split` searches a word at a time, and that was a tenth
 /// of the scanning.
-fn line_spans(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+pub(crate) fn line_spans(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let ends = memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]);
     ends.scan(0, move |start, end| {
         let span = (*start, end);
@@ -138,8 +126,6 @@ struct Builders {
     updated_at: PrimitiveChunkedBuilder<Int64Type>,
     sent: TextColumn,
     line: Vec<u32>,
-    at: Vec<u32>,
-    len: Vec<u32>,
     malformed: Vec<bool>,
     rows: usize,
 }
@@ -159,31 +145,27 @@ impl Builders {
             updated_at: PrimitiveChunkedBuilder::new(typed(UPDATED_AT), rows),
             sent: TextColumn::new(SENT.into(), rows),
             line: Vec::with_capacity(rows),
-            at: Vec::with_capacity(rows),
-            len: Vec::with_capacity(rows),
             malformed: Vec::with_capacity(rows),
             rows: 0,
         }
     }
 
-    fn place(&mut self, place: Place, malformed: bool) {
-        // A part is a page of at most a few MB: its offsets fit in 32 bits.
-        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        self.line.push(narrow(place.line));
-        self.at.push(narrow(place.at));
-        self.len.push(narrow(place.len));
+    /// `line` is the record's line in the part, from 1.
+    fn place(&mut self, line: usize, malformed: bool) {
+        // A part is a page of at most a few MB: its line numbers fit in 32 bits.
+        self.line.push(u32::try_from(line).unwrap_or(u32::MAX));
         self.malformed.push(malformed);
     }
 
     /// A line that is not a record: every field null.
-    fn push_malformed(&mut self, place: Place) {
+    fn push_malformed(&mut self, place: usize) {
         self.push(&Default::default(), place);
         if let Some(last) = self.malformed.last_mut() {
             *last = true;
         }
     }
 
-    fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()], place: Place) {
+    fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()], place: usize) {
         self.place(place, false);
         for (i, builder) in &mut self.text {
             builder.push(values[*i].as_deref());
@@ -220,8 +202,6 @@ impl Builders {
                 .into_column(),
             self.sent.finish().into_column(),
             Column::new(LINE.into(), self.line),
-            Column::new(AT.into(), self.at),
-            Column::new(LEN.into(), self.len),
             Column::new(MALFORMED.into(), self.malformed),
         ]);
         DataFrame::new(self.rows, columns)
@@ -686,30 +666,15 @@ mod tests {
                 assert_eq!(id.is_none(), *m, "{text:?} line {l}");
             }
         }
-        // Not UTF-8: that line alone, with its bytes' place.
+        // Not UTF-8: that line alone, and its line number finds its bytes again.
         let mut part = format!("{good}\n").into_bytes();
         part.extend_from_slice(b"{\"order_id\":\"\xff\"}\n");
         part.extend_from_slice(good.as_bytes());
         let df = parse_part(&part, 0).unwrap();
         assert_eq!(texts(&df, "order_id"), [some("A"), None, some("A")]);
-        let at: Vec<u32> = df
-            .column(AT)
-            .unwrap()
-            .u32()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        let len: Vec<u32> = df
-            .column(LEN)
-            .unwrap()
-            .u32()
-            .unwrap()
-            .into_no_null_iter()
-            .collect();
-        assert_eq!(
-            &part[at[1] as usize..(at[1] + len[1]) as usize],
-            b"{\"order_id\":\"\xff\"}"
-        );
+        let line = df.column(LINE).unwrap().u32().unwrap().get(1).unwrap() as usize;
+        let (start, end) = line_spans(&part).nth(line - 1).unwrap();
+        assert_eq!(&part[start..end], b"{\"order_id\":\"\xff\"}");
     }
 
     #[test]
@@ -758,13 +723,13 @@ mod tests {
         assert_eq!(df.height(), 0);
         assert_eq!(
             df.width(),
-            RAW_FIELDS.len() + 5,
-            "typed ones twice, and {SENT}, {LINE}, {AT}, {LEN}, {MALFORMED}"
+            RAW_FIELDS.len() + 3,
+            "typed ones twice, and {SENT}, {LINE}, {MALFORMED}"
         );
-        // Restored: every field's text, the typed shadows and the four place columns.
+        // Restored: every field's text, the typed shadows, the line and the malformed flag.
         assert_eq!(
             typed::restore(&df).unwrap().width(),
-            RAW_FIELDS.len() + 5 + 4
+            RAW_FIELDS.len() + 5 + 2
         );
     }
 }

@@ -13,14 +13,8 @@ pub fn parsed(name: &str) -> String {
 pub const SENT: &str = "_sent";
 /// The record's line in its part, from 1.
 pub const LINE: &str = "_line";
-/// Where the record's line starts in its part (bytes), and how long it is: read once more for
-/// the raw text of a refused record.
-pub const AT: &str = "_at";
-pub const LEN: &str = "_len";
 /// Whether the line was not a flat JSON object (or not UTF-8): a record with every field null.
 pub const MALFORMED: &str = "_malformed";
-/// The line as sent, for records the rules refused on their own; null for the others.
-pub const RAW: &str = "_raw";
 /// The record's part: its place in the manifest's list.
 pub const PART: &str = "_part";
 /// Null for a valid record, else 1 + the index in `transform::REASONS` of the first rule it

@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use crate::{
     keyed,
-    side::{LINE, MALFORMED, PART, RAW, REASON_CODE, parsed},
+    side::{LINE, MALFORMED, PART, REASON_CODE, parsed},
     take::take_rows,
 };
 
@@ -52,6 +52,9 @@ fn blank(name: &str) -> Expr {
         |_, field| Ok(Field::new(field.name().clone(), DataType::Boolean)),
     )
 }
+
+/// The lines as sent of the records refused on their own, by (part, line number).
+pub type RawLines = std::collections::HashMap<(u32, u32), String>;
 
 /// What the run's clock makes plausible ([`classify`]'s last rules on a record of its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,11 +200,16 @@ pub fn valid_orders(valid: LazyFrame, run_id: &str) -> LazyFrame {
 /// number, a hash of the line (what tells the same record delivered twice from another), and
 /// the run that saw them.
 ///
-/// A record the rules refused on its own carries its line as sent ([`RAW`]). A duplicate is
+/// A record the rules refused on its own has its line as sent in `lines`. A duplicate is
 /// refused only across records, after its part's bytes are gone: its line is rebuilt as the
 /// JSON object of its fields as sent (keys sorted, null fields left out; quantity, unit price
 /// and amount as numbers where they are ones).
-pub fn quarantined(refused: &DataFrame, run_id: &str, parts: &[String]) -> PolarsResult<DataFrame> {
+pub fn quarantined(
+    refused: &DataFrame,
+    run_id: &str,
+    parts: &[String],
+    lines: &RawLines,
+) -> PolarsResult<DataFrame> {
     let mut columns: Vec<Expr> = vec![reason_text().alias("reason")];
     columns.extend(RAW_FIELDS.iter().map(|name| col(*name)));
     columns.push(col(LINE).cast(DataType::Int64).alias("line"));
@@ -211,20 +219,24 @@ pub fn quarantined(refused: &DataFrame, run_id: &str, parts: &[String]) -> Polar
         .iter()
         .map(|name| out.column(name).and_then(|c| c.str().cloned()))
         .collect::<PolarsResult<Vec<StringChunked>>>()?;
-    let sent = refused.column(RAW)?.str()?;
-    let raw: Vec<String> = (0..out.height())
-        .map(|row| match sent.get(row) {
-            Some(line) => line.to_owned(),
-            None => rebuilt(&fields, row),
+    let places = refused.column(PART)?.u32()?;
+    let numbers = refused.column(LINE)?.u32()?;
+    let raw: Vec<String> = places
+        .iter()
+        .zip(numbers.iter())
+        .enumerate()
+        .map(|(row, place)| match place {
+            (Some(part), Some(line)) if lines.contains_key(&(part, line)) => {
+                lines[&(part, line)].clone()
+            }
+            _ => rebuilt(&fields, row),
         })
         .collect();
     let hashes: Vec<String> = raw
         .iter()
         .map(|line| lakehouse_core::checksum::crc64nvme(line.as_bytes()))
         .collect();
-    let part: Vec<Option<String>> = refused
-        .column(PART)?
-        .u32()?
+    let part: Vec<Option<String>> = places
         .iter()
         .map(|p| p.and_then(|p| parts.get(p as usize).cloned()))
         .collect();
@@ -366,7 +378,7 @@ pub(crate) mod tests {
     /// are not at hand: a quarantined record's line is rebuilt from its fields.
     pub(crate) fn settled_with(lf: LazyFrame, plausible: Plausible) -> (DataFrame, Settled) {
         let classified = classify(lf, plausible).collect().unwrap();
-        let classified = crate::with_lines(classified, &[], 0).unwrap();
+        let (classified, _) = crate::with_lines(classified, &[], 0).unwrap();
         let settled = settle(&classified).unwrap();
         (classified, settled)
     }
@@ -480,7 +492,7 @@ pub(crate) mod tests {
         let latest = settled.latest(&classified, &silver_sources()).unwrap();
         let valid = valid_orders(latest.lazy(), "r1").collect().unwrap();
         let refused = settled.refused(&classified).unwrap();
-        let bad = quarantined(&refused, "r1", &["p".into()]).unwrap();
+        let bad = quarantined(&refused, "r1", &["p".into()], &RawLines::new()).unwrap();
         assert_eq!((valid.height(), bad.height()), (2, 1));
         assert_eq!(valid.column("quantity").unwrap().dtype(), &DataType::Int64);
         let months: Vec<Option<i32>> = valid
@@ -509,7 +521,9 @@ pub(crate) mod tests {
         let refused = |lf: LazyFrame, run_id: &str| {
             let (classified, settled) = settled(lf);
             let refused = settled.refused(&classified).unwrap();
-            quarantined(&refused, run_id, &["p".into()]).unwrap().lazy()
+            quarantined(&refused, run_id, &["p".into()], &RawLines::new())
+                .unwrap()
+                .lazy()
         };
         let mut keyless = row("x", "two", "2026-01-02", "2026-01-02T10:00:00Z", "placed");
         keyless[0] = None;
@@ -554,11 +568,11 @@ pub(crate) mod tests {
         let part = format!("{good}\n[1, 2]\n{bad}\n{good}\n");
         let records = crate::ndjson::parse_part(part.as_bytes(), 4).unwrap();
         let classified = classify(records.lazy(), Plausible::ANY).collect().unwrap();
-        let classified = crate::with_lines(classified, part.as_bytes(), 1).unwrap();
+        let (classified, lines) = crate::with_lines(classified, part.as_bytes(), 1).unwrap();
         let settled = settle(&classified).unwrap();
         let refused = settled.refused(&classified).unwrap();
         let parts = ["raw/p0.json".to_owned(), "raw/p1.json".to_owned()];
-        let q = quarantined(&refused, "r1", &parts).unwrap();
+        let q = quarantined(&refused, "r1", &parts, &lines).unwrap();
         let text = |name: &str| -> Vec<String> {
             let column = q.column(name).unwrap().cast(&DataType::String).unwrap();
             column
