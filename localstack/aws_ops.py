@@ -6,6 +6,10 @@ usage: aws_ops.py run <full|incremental> [--timeout S]   start an execution, wai
        aws_ops.py schedule <enable|disable>                the EventBridge rule of incremental loads
        aws_ops.py set-env <FunctionLogicalId> KEY=VALUE..  change a function's environment
        aws_ops.py quiesce [--timeout S]                    wait until no execution is running
+       aws_ops.py invoke <FunctionLogicalId> [JSON]        invoke a function, print its answer
+       aws_ops.py subscribe-alerts <queue-name>            an SQS queue subscribed to the alerts topic
+       aws_ops.py alerts <queue-url> [--wait S]            the alerts that queue received (the events)
+       aws_ops.py metrics <FunctionLogicalId>              the EMF lines in a function's log group
 
 Prints JSON. Endpoint: LOCALSTACK_ENDPOINT (default http://127.0.0.1:4566); stack: STACK_NAME
 (default lakehouse-local).
@@ -19,14 +23,16 @@ import time
 import uuid
 
 import boto3
+import botocore.config
 
 ENDPOINT = os.environ.get("LOCALSTACK_ENDPOINT", "http://127.0.0.1:4566")
 STACK = os.environ.get("STACK_NAME", "lakehouse-local")
 
 
-def client(service):
+def client(service, **config):
     return boto3.client(
         service,
+        config=botocore.config.Config(**config),
         endpoint_url=ENDPOINT,
         region_name="us-east-1",
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
@@ -101,6 +107,58 @@ def set_env(logical_id, assignments):
     return {"function": name, "environment": env}
 
 
+def invoke(logical_id, payload):
+    """The function's answer, and `error` (its errorType) if it failed."""
+    lam = client("lambda", read_timeout=900, retries={"max_attempts": 0})
+    answer = lam.invoke(FunctionName=stack_resource(logical_id), Payload=payload.encode())
+    body = json.loads(answer["Payload"].read() or "null")
+    return {"error": answer.get("FunctionError"), "payload": body}
+
+
+def subscribe_alerts(queue_name):
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic = stack_resource("AlertTopic")
+    client("sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
+                            Attributes={"RawMessageDelivery": "true"})
+    return {"queue_url": url, "topic": topic}
+
+
+def alerts(url, wait):
+    """Every message the queue holds within `wait` seconds, each the EventBridge event."""
+    sqs = client("sqs")
+    deadline = time.monotonic() + wait
+    found = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        for m in got.get("Messages", []):
+            found.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        if found or time.monotonic() > deadline:
+            return found
+
+
+def metrics(logical_id):
+    """Every Embedded Metric Format line the function has logged (JSON lines with `_aws`)."""
+    logs = client("logs")
+    group = f"/aws/lambda/{stack_resource(logical_id)}"
+    found, token = [], None
+    while True:
+        page = logs.filter_log_events(logGroupName=group, filterPattern="_aws",
+                                      **({"nextToken": token} if token else {}))
+        for event in page["events"]:
+            try:
+                line = json.loads(event["message"])
+            except ValueError:
+                continue
+            if isinstance(line, dict) and "_aws" in line:
+                found.append(line)
+        token = page.get("nextToken")
+        if not token:
+            return found
+
+
 def quiesce(timeout):
     deadline = time.monotonic() + timeout
     while True:
@@ -126,6 +184,16 @@ def main():
     p.add_argument("assignments", nargs="+")
     p = sub.add_parser("quiesce")
     p.add_argument("--timeout", type=float, default=600)
+    p = sub.add_parser("subscribe-alerts")
+    p.add_argument("queue")
+    p = sub.add_parser("alerts")
+    p.add_argument("queue_url")
+    p.add_argument("--wait", type=float, default=60)
+    p = sub.add_parser("metrics")
+    p.add_argument("function")
+    p = sub.add_parser("invoke")
+    p.add_argument("function")
+    p.add_argument("payload", nargs="?", default="{}")
     args = parser.parse_args()
     result = {
         "run": lambda: run(args.mode, args.timeout),
@@ -133,6 +201,10 @@ def main():
         "schedule": lambda: schedule(args.action),
         "set-env": lambda: set_env(args.function, args.assignments),
         "quiesce": lambda: quiesce(args.timeout),
+        "invoke": lambda: invoke(args.function, args.payload),
+        "subscribe-alerts": lambda: subscribe_alerts(args.queue),
+        "alerts": lambda: alerts(args.queue_url, args.wait),
+        "metrics": lambda: metrics(args.function),
     }[args.command]()
     print(json.dumps(result, indent=1))
 

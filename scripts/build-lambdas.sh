@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 profile=${1:-release}
 compiler=${LAMBDA_COMPILER:-zig}
-functions=(mock-api extractor transformer gold-builder)
+functions=(mock-api extractor transformer gold-builder maintainer)
 export PATH="$PWD/.venv/bin:$PATH"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 command -v cargo-lambda >/dev/null || { echo "cargo-lambda missing: run scripts/setup.sh" >&2; exit 1; }

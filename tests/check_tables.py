@@ -197,6 +197,44 @@ def check_first_order_dates(customers, orders, moved):
           f"their earliest order date, e.g. {[(c, have.get(c), created[c], earliest[c]) for c in wrong[:3]]}")
 
 
+def check_lineage(warehouse, names):
+    """Every snapshot has its parent: walking back from the current snapshot reaches them all,
+    each made by a run; and an earlier snapshot reads back (time travel)."""
+    for name in names:
+        table = load(warehouse, name)
+        snapshots = {s.snapshot_id: s for s in table.metadata.snapshots}
+        seen, at = [], table.metadata.current_snapshot_id
+        while at is not None and at in snapshots and at not in seen:
+            seen.append(at)
+            at = snapshots[at].parent_snapshot_id
+        check(len(seen) == len(snapshots),
+              f"{name}: {len(seen)} of {len(snapshots)} snapshots are ancestors of the current one")
+        if name in ("orders_transformed", "fact_sales") and len(seen) > 1:
+            earlier = table.scan(snapshot_id=seen[1]).to_arrow()
+            ids = earlier["order_id"].to_pylist()
+            check(len(ids) > 0 and len(ids) == len(set(ids)),
+                  f"{name}: the previous snapshot reads {len(ids)} rows, {len(ids) - len(set(ids))} twice")
+
+
+def check_time_travel(warehouse, as_of):
+    """The snapshot an earlier run committed reads back what the source held then: in silver
+    and in fact_sales, every valid order of that moment once, with its status then."""
+    want = as_of["valid_orders"]
+    for name in ("orders_transformed", "fact_sales"):
+        table = load(warehouse, name)
+        made = [s for s in table.metadata.snapshots
+                if (s.summary or {}).get("lakehouse.run-id") == as_of["run_id"]]
+        check(len(made) == 1, f"{name}: {len(made)} snapshots of run {as_of['run_id']}, want 1")
+        if not made:
+            continue
+        rows = table.scan(snapshot_id=made[0].snapshot_id).to_arrow()
+        ids = rows["order_id"].to_pylist()
+        status = dict(zip(ids, rows["status"].to_pylist()))
+        check(len(ids) == len(set(ids)) and status == want,
+              f"{name} as of run {as_of['run_id']}: {len(ids)} rows, {len(set(ids))} orders, "
+              f"source had {len(want)} valid then; {sum(status.get(o) != s for o, s in want.items())} differ")
+
+
 def check_version_hints(warehouse, names):
     """Each table's version-hint.text names its newest metadata version, which readers that go
     by the hint (StaticTable from a table directory, DuckDB, Spark's Hadoop catalog) load."""
@@ -287,6 +325,9 @@ def main():
     check_pruned_reads("orders_transformed", orders_t, orders)
     check_pruned_reads("fact_sales", fact_t, fact)
     check_version_hints(warehouse, TABLES)
+    check_lineage(warehouse, TABLES)
+    if "as_of" in expected:
+        check_time_travel(warehouse, expected["as_of"])
 
     print(f"pyiceberg: silver {len(ids)} orders ({updated} updated), fact {len(fids)}, "
           f"quarantine {quarantine.num_rows}, dims {len(customers)}/{len(products)}/{len(dates)}")

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod inspect;
+pub mod maintain;
 pub mod pipeline;
 pub mod soak;
 pub mod source;

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakehouse_cli::{
-    bench, inspect, pipeline, soak,
+    bench, inspect, maintain, pipeline, soak,
     source::{self, SourceArgs},
 };
 use lakehouse_core::{
@@ -61,6 +61,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run many incremental rounds on one lake, printing each few rounds' time and the lake's size.
     Soak(soak::SoakArgs),
+    /// Compact small files, expire old snapshots, delete files nothing reaches.
+    Maintain(maintain::MaintainArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -248,5 +250,9 @@ async fn cli_main() -> Result<()> {
         }
         Command::Bench(args) => bench::run(args).await,
         Command::Soak(args) => soak::run(args).await,
+        Command::Maintain(args) => {
+            let lake = open_lake(&cli.lake, false)?;
+            maintain::run(&lake, &args).await
+        }
     }
 }

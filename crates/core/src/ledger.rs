@@ -13,7 +13,7 @@
 
 use crate::{
     Lake, Result,
-    contracts::{ExtractOutput, GoldOutput, TransformOutput},
+    contracts::{ExtractOutput, GoldOutput, TableCommit, TransformOutput},
     layout,
     runid::RunId,
 };
@@ -63,6 +63,18 @@ pub async fn open_runs(lake: &Lake) -> Result<Vec<ExtractOutput>> {
     // Run ids start with their UTC start time.
     open.sort_by(|a, b| a.run_id.cmp(&b.run_id));
     Ok(open)
+}
+
+/// The commit a run made to a table, if the ledger has it: the record that makes a re-run of a
+/// step a no-op even after maintenance expired the snapshot the commit made.
+pub async fn table_commit(lake: &Lake, run_id: &RunId, table: &str) -> Result<Option<TableCommit>> {
+    lake.get_json(&layout::ledger_key(run_id, &format!("tables/{table}")))
+        .await
+}
+
+pub async fn record_table_commit(lake: &Lake, run_id: &RunId, commit: &TableCommit) -> Result<()> {
+    let key = layout::ledger_key(run_id, &format!("tables/{}", commit.table));
+    lake.put_json(&key, commit).await
 }
 
 pub async fn silver(lake: &Lake, run_id: &RunId) -> Result<Option<TransformOutput>> {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod layout;
 pub mod lease;
 pub mod ledger;
+pub mod metrics;
 pub mod report;
 pub mod runid;
 pub mod store;

@@ -12,7 +12,9 @@
 //! file list. iceberg-rust 0.10's overwrite panics (`Option::unwrap` on a `None` file count in
 //! `ManifestListEntryV2::from`) whenever a manifest other than the one it picks for the new files
 //! must drop entries, which happens as soon as a table's files span two manifests. The replace
-//! snapshot has the same content an overwrite would have had, but no parent snapshot.
+//! snapshot has the same content an overwrite would have had; iceberg-rust leaves its parent
+//! out, and the tagging adapter puts it back (`tagging`), so every snapshot's ancestors reach
+//! back through the runs.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -20,7 +22,7 @@ use iceberg_rust::{
     spec::{manifest::DataFile, manifest_list::ManifestListEntry},
     table::Table,
 };
-use lakehouse_core::{contracts::TableCommit, dates, runid::RunId};
+use lakehouse_core::{contracts::TableCommit, dates, ledger, runid::RunId};
 use polars::prelude::DataFrame;
 use tracing::{info, warn};
 
@@ -76,6 +78,12 @@ pub(crate) async fn commit_run(
     policy: &RetryPolicy,
     plan: impl AsyncFn(&Table) -> Result<Plan>,
 ) -> Result<TableCommit> {
+    let lake = warehouse.lake();
+    if let Some(mut done) = ledger::table_commit(lake, run_id, def.name).await? {
+        info!(table = def.name, %run_id, "the ledger has this run's commit; nothing to do");
+        done.already_committed = true;
+        return Ok(done);
+    }
     let mut last_error = String::new();
     for attempt in 0..policy.attempts {
         if attempt > 0 {
@@ -92,13 +100,17 @@ pub(crate) async fn commit_run(
         }
         if let Some(done) = snapshot_of_run(&table, run_id) {
             info!(table = def.name, %run_id, snapshot_id = done.snapshot_id, "run already committed; nothing to do");
-            return Ok(TableCommit {
+            let found = TableCommit {
                 snapshot_id: Some(done.snapshot_id),
                 already_committed: true,
                 partitions: done.partitions,
                 attempts: attempt + 1,
                 ..TableCommit::nothing(def.name)
-            });
+            };
+            // A crash between the commit and its ledger record: record it now, before
+            // maintenance can expire the snapshot that witnesses it.
+            ledger::record_table_commit(lake, run_id, &found).await?;
+            return Ok(found);
         }
         let plan = plan(&table).await?;
         let mut summary = TableCommit {
@@ -143,6 +155,7 @@ pub(crate) async fn commit_run(
             inner: warehouse.catalog(),
             stamps,
             schema_id: Some(table.metadata().current_schema_id),
+            parent: table.metadata().current_snapshot_id,
             local_warehouse: warehouse.local_location().map(str::to_owned),
         });
         let mut tagged = Table::new(identifier, catalog, store, table.into_metadata()).await?;
@@ -163,6 +176,7 @@ pub(crate) async fn commit_run(
                     .map(|s| *s.snapshot_id());
                 info!(table = def.name, %run_id, rows = summary.rows_written, files = summary.files_added, "committed");
                 warehouse.repair_hint(&tagged).await;
+                ledger::record_table_commit(lake, run_id, &summary).await?;
                 return Ok(summary);
             }
             Err(e) if crate::error::transient(&e) => last_error = e.to_string(),

@@ -30,6 +30,9 @@ pub enum TablesError {
     NoKey(String),
     #[error("table {0} does not exist yet: run the pipeline first (lakehouse run)")]
     NoSuchTable(String),
+    /// Table metadata that iceberg-rust cannot read back whole: acting on it could lose data.
+    #[error("unreadable table metadata: {0}")]
+    Unreadable(String),
 }
 
 impl TablesError {

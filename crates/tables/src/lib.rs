@@ -12,6 +12,7 @@
 //!   only where values repeat;
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
 //! - [`live`]: the live data files of a table and the snapshots its runs made;
+//! - [`maintain`]: compaction, snapshot expiry and file cleanup;
 //! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
@@ -22,8 +23,10 @@ pub mod commit;
 pub mod datafile;
 pub mod entity;
 pub mod error;
+pub mod lambda;
 pub mod live;
 mod local_commit;
+pub mod maintain;
 pub mod schemas;
 mod tagging;
 pub mod warehouse;

@@ -1,5 +1,5 @@
 //! A catalog that stamps the run id (and the partitions the run wrote) into the summary of
-//! every snapshot it commits.
+//! every snapshot it commits, with the table's current schema and the snapshot's parent.
 //!
 //! iceberg-rust 0.10 offers no public way to add fields to a snapshot summary on append or
 //! overwrite, and the run id there is what makes a re-run recognisable. So the commit goes
@@ -33,24 +33,28 @@ pub(crate) struct TaggingCatalog {
     /// The table's current schema, which the snapshot records as its own: iceberg-rust records
     /// its current snapshot's, the old one after a schema evolution (`live::table_schema`).
     pub schema_id: Option<i32>,
+    /// The table's current snapshot, the new one's parent: iceberg-rust's `replace` leaves the
+    /// parent out, which breaks the chain of ancestors every reader walks back through runs.
+    pub parent: Option<i64>,
     /// The warehouse directory of a local lake, whose commits are made durable here
     /// ([`crate::local_commit`]); `None` on an object store.
     pub local_warehouse: Option<String>,
 }
 
-fn tag(
-    snapshot: Snapshot,
-    stamps: &[(&'static str, String)],
-    schema_id: Option<i32>,
-) -> Result<Snapshot, Error> {
+fn tag(snapshot: Snapshot, catalog: &TaggingCatalog) -> Result<Snapshot, Error> {
     // Snapshot's fields are private; its serde form is the stable Iceberg JSON, where the
     // summary is a flat string map.
     let mut json = serde_json::to_value(&snapshot)?;
-    if let (Some(id), Some(snapshot)) = (schema_id, json.as_object_mut()) {
-        snapshot.insert("schema-id".into(), id.into());
+    if let Some(fields) = json.as_object_mut() {
+        if let Some(id) = catalog.schema_id {
+            fields.insert("schema-id".into(), id.into());
+        }
+        if let Some(parent) = catalog.parent {
+            fields.entry("parent-snapshot-id").or_insert(parent.into());
+        }
     }
     if let Some(summary) = json.get_mut("summary").and_then(|s| s.as_object_mut()) {
-        for (key, value) in stamps {
+        for (key, value) in &catalog.stamps {
             summary.insert((*key).into(), value.as_str().into());
         }
     }
@@ -148,7 +152,7 @@ impl Catalog for TaggingCatalog {
             .into_iter()
             .map(|update| match update {
                 TableUpdate::AddSnapshot { snapshot } => Ok(TableUpdate::AddSnapshot {
-                    snapshot: tag(snapshot, &self.stamps, self.schema_id)?,
+                    snapshot: tag(snapshot, &self)?,
                 }),
                 other => Ok(other),
             })

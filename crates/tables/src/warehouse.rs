@@ -20,6 +20,8 @@ use crate::{Result, TablesError, schemas::TableDef};
 pub struct Warehouse {
     catalog: Arc<dyn Catalog>,
     location: String,
+    /// The lake the warehouse is in: its ledger records every run's table commits.
+    lake: Lake,
     /// Whether the warehouse is a local directory (its commits are made durable by us).
     local: bool,
 }
@@ -44,11 +46,16 @@ impl Warehouse {
             catalog: Arc::new(catalog),
             local: matches!(lake.location(), LakeLocation::Local(_)),
             location,
+            lake: lake.clone(),
         })
     }
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    pub(crate) fn lake(&self) -> &Lake {
+        &self.lake
     }
 
     /// The warehouse directory, if it is on a local disk.
@@ -119,7 +126,7 @@ impl Warehouse {
     /// are a compare-and-swap on the current schema id: the loser reloads and finds it done.
     async fn evolve(&self, table: Table, def: &TableDef) -> Result<Table> {
         use iceberg_rust::{
-            catalog::commit::{CommitTable, TableRequirement, TableUpdate},
+            catalog::commit::{TableRequirement, TableUpdate},
             spec::{schema::Schema, types::StructField},
         };
         let current = crate::live::table_schema(table.metadata())?;
@@ -195,7 +202,25 @@ impl Warehouse {
                 },
             });
         }
-        let commit = CommitTable {
+        match self.commit_metadata(&table, requirements, updates).await {
+            Ok(evolved) => Ok(evolved),
+            // Another writer evolved it first: theirs has the columns.
+            Err(TablesError::Iceberg(e)) if crate::error::transient(&e) => {
+                self.require(def.name).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Commits metadata updates to `table` (no data): a schema evolution, an expiry. Through
+    /// the same adapter as data commits, so a local lake's commit is durable too.
+    pub(crate) async fn commit_metadata(
+        &self,
+        table: &Table,
+        requirements: Vec<iceberg_rust::catalog::commit::TableRequirement>,
+        updates: Vec<iceberg_rust::catalog::commit::TableUpdate>,
+    ) -> Result<Table> {
+        let commit = iceberg_rust::catalog::commit::CommitTable {
             identifier: table.identifier().clone(),
             requirements,
             updates,
@@ -204,14 +229,12 @@ impl Warehouse {
             inner: self.catalog(),
             stamps: Vec::new(),
             schema_id: None,
+            parent: None,
             local_warehouse: self.local_location().map(str::to_owned),
         });
-        match catalog.update_table(commit).await {
-            Ok(evolved) => Ok(evolved),
-            // Another writer evolved it first: theirs has the columns.
-            Err(e) if crate::error::transient(&e) => self.require(def.name).await,
-            Err(e) => Err(e.into()),
-        }
+        let committed = catalog.update_table(commit).await?;
+        self.repair_hint(&committed).await;
+        Ok(committed)
     }
 
     /// Makes the table's `version-hint.text` name its newest metadata version, which readers

@@ -72,6 +72,9 @@ pub enum Change {
     ReplacePartitions { days: Vec<i32>, rows: Rows },
     /// The whole table replaced by the rows, unless it holds the same keys already.
     ReplaceIfChanged { rows: Rows },
+    /// The same rows in fewer files: an unpartitioned table of several files as one, each day
+    /// partition of several files as one (maintenance).
+    Compact,
 }
 
 /// One table's write for one run.
@@ -124,6 +127,14 @@ impl TableWrite {
                     plan.partitions.dedup();
                     Ok(plan)
                 }
+                Change::Compact => {
+                    let scattered = scattered(def, &live);
+                    if scattered.is_empty() {
+                        return Ok(Plan::default());
+                    }
+                    let rows = read_live(table, def, &scattered).await?.collect()?;
+                    rewrite(table, def, rows, &scattered).await
+                }
                 Change::ReplaceIfChanged { rows } => {
                     let wanted = resolve(warehouse, rows, def).await?;
                     let all: Vec<&LiveFile> = live.iter().collect();
@@ -140,6 +151,23 @@ impl TableWrite {
         })
         .await
     }
+}
+
+/// The files a compaction folds together: all of an unpartitioned table of several, and
+/// those of each day partition of several.
+pub(crate) fn scattered<'a>(def: &TableDef, live: &'a [LiveFile]) -> Vec<&'a LiveFile> {
+    if def.day_partition.is_none() {
+        return if live.len() > 1 {
+            live.iter().collect()
+        } else {
+            Vec::new()
+        };
+    }
+    let mut per_day: std::collections::HashMap<Option<i32>, usize> = Default::default();
+    for file in live {
+        *per_day.entry(file.day).or_default() += 1;
+    }
+    live.iter().filter(|f| per_day[&f.day] > 1).collect()
 }
 
 /// `rows` in the table's schema, by name.

@@ -709,3 +709,107 @@ async fn a_table_gains_its_new_columns_by_schema_evolution_keeping_its_history()
     assert_eq!(strings(&rows, "raw"), ["<null>", "[1, 2]", "<null>"]);
     assert_eq!(strings(&rows, "order_id"), ["A", "<null>", "<null>"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_keeps_the_rows_drops_the_rest_and_a_rerun_of_an_expired_run_is_a_no_op() {
+    use lakehouse_tables::maintain::{Options, maintain};
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    // Five runs replace the same two days: every run leaves two files behind.
+    let days = [20_454, JAN_2];
+    let write = |amount: f64| {
+        replace(
+            &days,
+            facts(&[("a", "2026-01-01", amount), ("b", "2026-01-02", amount)]),
+        )
+    };
+    for n in 1..=5u32 {
+        write(f64::from(n))
+            .apply(&warehouse, &run(n), &quick())
+            .await
+            .unwrap();
+    }
+    // Plus a stray file of a failed commit, which nothing references.
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let location = table.metadata().location.clone();
+    std::fs::write(format!("{location}/data/orphan.parquet"), b"not committed").unwrap();
+    let files_on_disk = || {
+        walk(std::path::Path::new(&format!("{location}/data")))
+            .into_iter()
+            .filter(|p| p.ends_with(".parquet"))
+            .count()
+    };
+    assert_eq!(files_on_disk(), 11);
+
+    let options = Options {
+        older_than: chrono::Duration::zero(),
+        keep_last: 2,
+        margin: chrono::Duration::zero(),
+        ..Options::default()
+    };
+    let dry = maintain(
+        &warehouse,
+        &run(90),
+        &quick(),
+        &Options {
+            dry_run: true,
+            ..options.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (dry[0].snapshots_expired, dry[0].files_deleted),
+        (3, 7),
+        "{dry:?}"
+    );
+    assert_eq!(files_on_disk(), 11, "a dry run deletes nothing");
+
+    let reports = maintain(&warehouse, &run(91), &quick(), &options)
+        .await
+        .unwrap();
+    let report = &reports[0];
+    assert_eq!(report.table, FACT_SALES.name);
+    assert_eq!(
+        (report.snapshots_expired, report.snapshots_kept),
+        (3, 2),
+        "{report:?}"
+    );
+    // Kept: the two files of each of the two retained snapshots; the orphan is gone.
+    assert_eq!(files_on_disk(), 4, "{report:?}");
+    assert_eq!(fact_amounts(&warehouse).await, [5.0, 5.0]);
+
+    // Run 2's snapshot is gone; its re-run still commits nothing (the ledger knows it).
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let snapshots = table.metadata().snapshots.len();
+    let again = write(99.0)
+        .apply(&warehouse, &run(2), &quick())
+        .await
+        .unwrap();
+    assert!(again.already_committed, "{again:?}");
+    assert_eq!(
+        warehouse
+            .require(FACT_SALES.name)
+            .await
+            .unwrap()
+            .metadata()
+            .snapshots
+            .len(),
+        snapshots
+    );
+    assert_eq!(fact_amounts(&warehouse).await, [5.0, 5.0]);
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path.to_string_lossy().into_owned());
+        }
+    }
+    files
+}

@@ -64,3 +64,9 @@ impl ExtractError {
 }
 
 pub type Result<T, E = ExtractError> = std::result::Result<T, E>;
+
+impl lakehouse_core::metrics::StageFailure for ExtractError {
+    fn kind(&self) -> lakehouse_core::ErrorKind {
+        ExtractError::kind(self)
+    }
+}

@@ -333,14 +333,13 @@ fn one_line(json: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The Lambda handler `main.rs` runs: the stage, with failures reported under their stable
-/// `errorType` (`Retryable`, `InvalidInput`, `DataQuality`) for the state machine's Retry/Catch.
+/// `errorType` (`Retryable`, `InvalidInput`, `DataQuality`) for the state machine's Retry/Catch,
+/// and the run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
 pub async fn handler(
     event: lambda_runtime::LambdaEvent<ExtractInput>,
     deps: &Deps,
 ) -> Result<ExtractOutput, lambda_runtime::Diagnostic> {
-    run(event.payload, deps)
-        .await
-        .map_err(|e| e.kind().diagnostic(&e))
+    lakehouse_core::metrics::invocation("extractor", run(event.payload, deps)).await
 }
 
 #[cfg(test)]

@@ -23,3 +23,9 @@ impl GoldError {
 }
 
 pub type Result<T, E = GoldError> = std::result::Result<T, E>;
+
+impl lakehouse_core::metrics::StageFailure for GoldError {
+    fn kind(&self) -> lakehouse_core::ErrorKind {
+        GoldError::kind(self)
+    }
+}

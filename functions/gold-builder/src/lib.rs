@@ -77,12 +77,11 @@ async fn build(input: &TransformOutput, deps: &Deps) -> Result<GoldOutput> {
     Ok(out)
 }
 
-/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`.
+/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`, the
+/// run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
 pub async fn handler(
     event: lambda_runtime::LambdaEvent<TransformOutput>,
     deps: &Deps,
 ) -> Result<GoldOutput, lambda_runtime::Diagnostic> {
-    run(event.payload, deps)
-        .await
-        .map_err(|e| e.kind().diagnostic(&e))
+    lakehouse_core::metrics::invocation("gold-builder", run(event.payload, deps)).await
 }

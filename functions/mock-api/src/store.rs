@@ -228,6 +228,25 @@ pub struct Truth {
     pub changed_products: u64,
 }
 
+impl Truth {
+    /// The truth as `tests/check_tables.py` reads it: what an independent reader of the lake
+    /// must find.
+    pub fn expected_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "valid_orders": self.valid_orders,
+            "bad_records": self
+                .bad_records
+                .iter()
+                .map(|(id, kind)| (id, kind.reason()))
+                .collect::<Vec<_>>(),
+            "order_dates": self.order_dates,
+            "moved_orders": self.moved_orders,
+            "changed_customers": self.changed_customers,
+            "changed_products": self.changed_products,
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SyntheticStore {
     config: StoreConfig,

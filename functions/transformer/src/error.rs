@@ -35,6 +35,12 @@ impl TransformError {
 
 pub type Result<T, E = TransformError> = std::result::Result<T, E>;
 
+impl lakehouse_core::metrics::StageFailure for TransformError {
+    fn kind(&self) -> lakehouse_core::ErrorKind {
+        TransformError::kind(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

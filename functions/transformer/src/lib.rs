@@ -337,12 +337,11 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
     Ok(out)
 }
 
-/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`.
+/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`, the
+/// run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
 pub async fn handler(
     event: lambda_runtime::LambdaEvent<ExtractOutput>,
     deps: &Deps,
 ) -> Result<TransformOutput, lambda_runtime::Diagnostic> {
-    run(event.payload, deps)
-        .await
-        .map_err(|e| e.kind().diagnostic(&e))
+    lakehouse_core::metrics::invocation("transformer", run(event.payload, deps)).await
 }

@@ -13,7 +13,7 @@ use lakehouse_core::{
     lease::LeaseConfig,
     store::LakeLocation,
 };
-use lakehouse_tables::{Warehouse, schemas::ALL};
+use lakehouse_tables::{Warehouse, maintain, schemas::ALL};
 use mock_api::{StoreConfig, Truth};
 
 use crate::harness;
@@ -151,9 +151,36 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
     );
     assert_eq!(before.len(), ALL.len(), "every table exists: {before:?}");
 
-    // What the source says the lake must now hold, for the independent reader.
+    // Maintenance keeps the last three snapshots of each table (silver's are the full load's,
+    // rounds 1, 2 and 3): the full load's goes, round 1's stays, and nothing the tables hold
+    // now changes.
+    let options = maintain::Options {
+        older_than: Duration::zero(),
+        keep_last: 3,
+        margin: Duration::zero(),
+        ..maintain::Options::default()
+    };
+    let done = maintain::maintain_lake(&warehouse, &quick_lease(), &options)
+        .await
+        .unwrap();
+    let silver = done
+        .tables
+        .iter()
+        .find(|t| t.table == "orders_transformed")
+        .unwrap();
+    assert!(silver.snapshots_expired > 0, "{silver:?}");
+    assert!(silver.files_deleted > 0, "{silver:?}");
+
+    // What the source says the lake must now hold, for the independent reader; and what it
+    // held when round 1 committed, for a time-travel read of that run's snapshots.
     let truth = source.state.store.truth(last.extract.window.until);
-    check_with_pyiceberg(warehouse.location(), &truth, env);
+    let then = source.state.store.truth(landed.window.until);
+    check_with_pyiceberg_as_of(
+        warehouse.location(),
+        &truth,
+        Some((&landed.run_id.to_string(), &then)),
+        env,
+    );
 }
 
 /// A lease that a test's simulated crash leaves to expire soon.
@@ -167,14 +194,24 @@ pub fn quick_lease() -> LeaseConfig {
 /// PyIceberg reads every table of the warehouse at `warehouse_uri` and checks it against the
 /// source's truth (tests/check_tables.py); `env` carries the S3 settings when it is on S3.
 pub fn check_with_pyiceberg(warehouse_uri: &str, truth: &Truth, env: &[(&str, String)]) {
-    let expected = serde_json::json!({
-        "valid_orders": truth.valid_orders,
-        "bad_records": truth.bad_records.iter().map(|(id, kind)| (id, kind.reason())).collect::<Vec<_>>(),
-        "order_dates": truth.order_dates,
-        "moved_orders": truth.moved_orders,
-        "changed_customers": truth.changed_customers,
-        "changed_products": truth.changed_products,
-    });
+    check_with_pyiceberg_as_of(warehouse_uri, truth, None, env);
+}
+
+/// The same, and, with `as_of` (a run id and the source's truth when it committed), a
+/// time-travel read of the snapshots that run made in silver and `fact_sales`.
+pub fn check_with_pyiceberg_as_of(
+    warehouse_uri: &str,
+    truth: &Truth,
+    as_of: Option<(&str, &Truth)>,
+    env: &[(&str, String)],
+) {
+    let mut expected = truth.expected_json();
+    if let Some((run_id, then)) = as_of {
+        expected["as_of"] = serde_json::json!({
+            "run_id": run_id,
+            "valid_orders": then.valid_orders,
+        });
+    }
     let dir = tempfile::tempdir().unwrap();
     let expected_path = dir.path().join("expected.json");
     std::fs::write(&expected_path, expected.to_string()).unwrap();

@@ -149,11 +149,33 @@ fn the_deployed_stack_runs_on_localstack() {
         text(&deployed)
     );
 
+    // An operator's subscription to the alerts topic, as a queue the test can read.
+    let alerts = ops(&stack, &["subscribe-alerts", "e2e-alerts"]);
+    let alerts_queue = alerts["queue_url"].as_str().unwrap().to_owned();
+
     let full = ops(&stack, &["run", "full"]);
     assert_succeeded(&stack, &full);
     assert!(full["output"]["report_key"].is_string(), "{full:#}");
     let incremental = ops(&stack, &["run", "incremental"]);
     assert_succeeded(&stack, &incremental);
+    // Each stage logged its run's figures as an EMF line, which CloudWatch makes metrics of.
+    for (function, metric) in [
+        ("ExtractorFunction", "RecordsLanded"),
+        ("TransformerFunction", "QuarantineShare"),
+        ("GoldBuilderFunction", "RowsWritten"),
+    ] {
+        let lines = ops(&stack, &["metrics", function]);
+        let line = lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|line| line[metric].is_number())
+            .unwrap_or_else(|| panic!("no EMF line with {metric} from {function}: {lines:#}"));
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Lakehouse",
+            "{line:#}"
+        );
+    }
 
     // The source API goes down (its Lambda cannot start): the run retries, then ends in the
     // failure path with the cause; after the API is back, a re-run succeeds.
@@ -164,6 +186,16 @@ fn the_deployed_stack_runs_on_localstack() {
     assert_eq!(failed["error"], "Retryable", "{failed:#}");
     let cause = failed["cause"].as_str().unwrap_or_default();
     assert!(cause.contains("source API unavailable"), "{failed:#}");
+    // The failure reached the alerts topic, naming the execution and its error.
+    let alerted = ops(&stack, &["alerts", &alerts_queue]);
+    let alert = alerted
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["detail"]["name"] == failed["name"])
+        .unwrap_or_else(|| panic!("no alert for {}: {alerted:#}", failed["name"]));
+    assert_eq!(alert["detail"]["status"], "FAILED", "{alert:#}");
+    assert_eq!(alert["detail"]["error"], "Retryable", "{alert:#}");
     ops(&stack, &["set-env", "MockApiFunction", "MOCK_ORDERS=20000"]);
     let rerun = ops(&stack, &["run", "incremental"]);
     assert_succeeded(&stack, &rerun);
@@ -224,6 +256,29 @@ fn the_deployed_stack_runs_on_localstack() {
     assert!(
         left.is_empty(),
         "the crashed run was not finished: {left:?}"
+    );
+    // The deployed maintainer (its schedule is daily; invoked here), keeping two snapshots of
+    // each table: what it removes must leave every table whole.
+    let maintained = ops(
+        &stack,
+        &[
+            "invoke",
+            "MaintainerFunction",
+            r#"{"older_than_hours": 0, "keep_last": 2, "margin_minutes": 0}"#,
+        ],
+    );
+    assert!(maintained["error"].is_null(), "{maintained:#}");
+    let silver = maintained["payload"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "orders_transformed")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        silver["snapshots_expired"].as_u64().unwrap_or(0) > 0
+            && silver["files_deleted"].as_u64().unwrap_or(0) > 0,
+        "{maintained:#}"
     );
     let (high_water, warehouse_uri) = runtime.block_on(async {
         let wm = watermark::current(&lake)

@@ -9,7 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use lakehouse_cli::{pipeline::Pipeline, soak::soak, source::LocalSource};
+use lakehouse_cli::{
+    pipeline::Pipeline,
+    soak::{Maintenance, soak},
+    source::LocalSource,
+};
 use lakehouse_core::{
     Lake,
     config::S3Settings,
@@ -102,6 +106,7 @@ async fn two_hundred_rounds_on_one_lake_hold_every_invariant() {
         rounds,
         25,
         chrono::Duration::hours(2),
+        Maintenance::every(20, 10).as_ref(),
         async |point| {
             println!("{}", point.line());
             let truth = source.state.store.truth(point.high_water);
@@ -113,6 +118,23 @@ async fn two_hundred_rounds_on_one_lake_hold_every_invariant() {
     .unwrap();
     assert_eq!(points.len(), 8);
     assert!(ledger::open_runs(&lake).await.unwrap().is_empty());
+    // Maintained every 20 rounds, the lake stops growing where it does not hold more data:
+    // measured right after a maintenance (rounds 100 and 200), the files under `data/` and
+    // `metadata/` and the newest metadata file stay near their level at the first such point
+    // (without maintenance they grow with every round).
+    let maintained: Vec<_> = points
+        .iter()
+        .filter(|p| p.round % 20 == 0)
+        .map(|p| &p.lake)
+        .collect();
+    assert_eq!(maintained.len(), 2);
+    let (first, last) = (maintained[0], maintained[1]);
+    assert!(
+        last.metadata.files <= 2 * first.metadata.files
+            && last.newest_metadata_bytes <= 2 * first.newest_metadata_bytes
+            && last.data.files <= 2 * first.data.files,
+        "the lake grew from {first:?} to {last:?}"
+    );
 
     // Every path was taken, and often.
     let (silver, gold) = ledger_records(&lake).await;
@@ -171,6 +193,15 @@ fn lakehouse(lake: &Path, args: &[&str]) -> Command {
         .env("LAKEHOUSE_LEASE_WAIT_SECONDS", "120")
         .env("LAKEHOUSE_LOG", "info");
     command
+}
+
+/// `lakehouse` started with its output captured, for `succeeded` to read.
+fn spawn(lake: &Path, args: &[&str]) -> Child {
+    lakehouse(lake, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 const ROUND: &[&str] = &[
@@ -286,20 +317,43 @@ async fn a_run_killed_at_any_moment_is_finished_by_the_next_ordinary_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maintenance_alongside_runs_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lake");
+    day0(&path);
+    let maintain = [
+        "maintain",
+        "--older-than",
+        "0s",
+        "--keep-last",
+        "2",
+        "--margin",
+        "0s",
+    ];
+    for _ in 0..3 {
+        let mut processes: Vec<Child> = (0..3).map(|_| spawn(&path, ROUND)).collect();
+        processes.insert(1, spawn(&path, &maintain));
+        for process in processes {
+            succeeded(process.wait_with_output().unwrap());
+        }
+    }
+    let out = succeeded(lakehouse(&path, &maintain).output().unwrap());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("snapshots expired"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let lake = lake_at(&path);
+    check_lake(&lake, &stored_source(&lake).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_runs_queue_on_the_lease_and_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lake");
     day0(&path);
     for _ in 0..4 {
-        let runs: Vec<Child> = (0..4)
-            .map(|_| {
-                lakehouse(&path, ROUND)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+        let runs: Vec<Child> = (0..4).map(|_| spawn(&path, ROUND)).collect();
         for run in runs {
             succeeded(run.wait_with_output().unwrap());
         }

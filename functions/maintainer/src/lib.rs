@@ -1,0 +1,87 @@
+//! maintainer: lake maintenance as a Lambda on its own schedule.
+//!
+//! Compacts small files, expires old snapshots and deletes the files no retained snapshot
+//! reaches (`lakehouse_tables::maintain`), under the lake's lease: a pipeline run that holds
+//! the lake makes it end with `LakeBusy` (the schedule tries again the next day, or an
+//! operator re-invokes it).
+
+use serde::{Deserialize, Serialize};
+
+use lakehouse_core::{Error as CoreError, ErrorKind};
+use lakehouse_tables::{
+    TablesError,
+    maintain::{self, Maintenance, Options},
+};
+
+/// The lake, its warehouse and the lease settings.
+pub type Deps = lakehouse_tables::StageDeps;
+
+/// What a scheduled (or hand-made) invocation asks; every field may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintainInput {
+    /// Expire snapshots older than this many hours (default 168, a week).
+    #[serde(default)]
+    pub older_than_hours: Option<u32>,
+    /// Keep at least this many of each table's latest snapshots (default 10).
+    #[serde(default)]
+    pub keep_last: Option<usize>,
+    /// Delete no file younger than this many minutes (default 60): files a writer may have
+    /// written and not yet committed.
+    #[serde(default)]
+    pub margin_minutes: Option<u32>,
+    /// Say what would be done, and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl MaintainInput {
+    pub fn options(&self) -> Options {
+        let defaults = Options::default();
+        Options {
+            older_than: self.older_than_hours.map_or(defaults.older_than, |h| {
+                chrono::Duration::hours(i64::from(h))
+            }),
+            keep_last: self.keep_last.unwrap_or(defaults.keep_last).max(1),
+            margin: self
+                .margin_minutes
+                .map_or(defaults.margin, |m| chrono::Duration::minutes(i64::from(m))),
+            dry_run: self.dry_run,
+            ..defaults
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MaintainError {
+    #[error(transparent)]
+    Tables(#[from] TablesError),
+}
+
+impl MaintainError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            MaintainError::Tables(TablesError::Core(e @ CoreError::LakeBusy { .. })) => e.kind(),
+            MaintainError::Tables(e) if e.is_retryable() => ErrorKind::Retryable,
+            MaintainError::Tables(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+pub async fn run(input: MaintainInput, deps: &Deps) -> Result<Maintenance, MaintainError> {
+    Ok(maintain::maintain_lake(&deps.warehouse, &deps.lease, &input.options()).await?)
+}
+
+/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`, the
+/// run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
+pub async fn handler(
+    event: lambda_runtime::LambdaEvent<MaintainInput>,
+    deps: &Deps,
+) -> Result<Maintenance, lambda_runtime::Diagnostic> {
+    lakehouse_core::metrics::invocation("maintainer", run(event.payload, deps)).await
+}
+
+impl lakehouse_core::metrics::StageFailure for MaintainError {
+    fn kind(&self) -> lakehouse_core::ErrorKind {
+        MaintainError::kind(self)
+    }
+}
