@@ -256,9 +256,14 @@ pub async fn run(args: SoakArgs) -> Result<()> {
     let local = LocalSource::start(config.clone(), config.day0_end()).await?;
     let mut pipeline = Pipeline::new(lake, &local.url, true).await?;
     let step = chrono::Duration::seconds((args.round_hours * 3600.0) as i64);
-    // The source's clock runs ahead of the wall clock by up to the whole soak: the extractor,
-    // which refuses a window ending ahead of its own clock, is told how far.
-    let ahead = step * i32::try_from(args.rounds).unwrap_or(i32::MAX) + chrono::Duration::days(1);
+    // The source's clock may run ahead of the wall clock (a long history, many rounds): the
+    // extractor, which refuses a window ending ahead of its own clock, is told how far.
+    let from = match watermark::current(&pipeline.lake).await? {
+        Some(w) => w.watermark.high_water.max(config.day0_end()),
+        None => config.day0_end(),
+    };
+    let end = from + step * i32::try_from(args.rounds).unwrap_or(i32::MAX);
+    let ahead = end - Utc::now() + chrono::Duration::days(1);
     let limits = &mut pipeline.extract.config.limits;
     limits.clock_skew = limits.clock_skew.max(ahead);
     eprintln!(
