@@ -97,7 +97,10 @@ def raw_parts(warehouse):
     fs, root = filesystem(warehouse[: -len("/warehouse")])
     parts = {}
     for info in fs.get_file_info(pafs.FileSelector(f"{root}/raw", recursive=True)):
-        if info.type != pafs.FileType.File or not info.base_name.startswith("part-"):
+        # `name#n` is a local lake's staging file (lakehouse_core::durable): one a killed
+        # writer left behind was never published, and readers of the lake do not list it.
+        if (info.type != pafs.FileType.File or not info.base_name.startswith("part-")
+                or "#" in info.base_name):
             continue
         with fs.open_input_stream(info.path) as f:
             parts[info.path[len(root) + 1:]] = f.read().decode(errors="replace").split("\n")
