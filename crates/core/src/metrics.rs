@@ -5,7 +5,7 @@
 //!
 //! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
@@ -185,10 +185,9 @@ pub async fn invocation<O: Figured, E: StageFailure>(
     let started = Instant::now();
     match run.await {
         Ok(output) => {
-            let seconds = Duration::as_secs_f64(&started.elapsed());
             output
                 .figures(stage)
-                .with("Seconds", seconds, Unit::Seconds)
+                .with("Seconds", started.elapsed().as_secs_f64(), Unit::Seconds)
                 .emit();
             Ok(output)
         }
@@ -258,20 +257,32 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_transform_reports_its_quarantine_share_and_each_reason() {
-        let output = TransformOutput {
+    /// A transform's output with these counts and commits.
+    fn transformed(
+        rows_in: u64,
+        quarantined_by_reason: BTreeMap<String, u64>,
+        tables: Vec<TableCommit>,
+    ) -> TransformOutput {
+        let quarantined = quarantined_by_reason.values().sum();
+        TransformOutput {
             run_id: RunId::new(Utc::now()),
             mode: Mode::Incremental,
-            rows_in: 200,
-            rows_valid: 190,
-            quarantined: 10,
-            quarantined_by_reason: BTreeMap::from([
-                ("malformed_record".into(), 4),
-                ("invalid_amount".into(), 6),
-            ]),
+            rows_in,
+            rows_valid: rows_in - quarantined,
+            quarantined,
+            quarantined_by_reason,
             touched_dates: Vec::new(),
-            tables: vec![
+            tables,
+            lease: None,
+        }
+    }
+
+    #[test]
+    fn a_transform_reports_its_quarantine_share_and_each_reason() {
+        let output = transformed(
+            200,
+            BTreeMap::from([("malformed_record".into(), 4), ("invalid_amount".into(), 6)]),
+            vec![
                 TableCommit {
                     rows_written: 190,
                     files_added: 3,
@@ -285,8 +296,7 @@ mod tests {
                     ..TableCommit::nothing("orders_quarantine")
                 },
             ],
-            lease: None,
-        };
+        );
         let line = output.figures("transformer").to_emf(Utc::now());
         check_valid(&line);
         assert_eq!(line["Stage"], "transformer");
@@ -300,19 +310,39 @@ mod tests {
 
     #[test]
     fn an_empty_batch_has_no_quarantine_share_and_a_resumed_extraction_lands_nothing() {
-        let output = TransformOutput {
-            run_id: RunId::new(Utc::now()),
-            mode: Mode::Incremental,
-            rows_in: 0,
-            rows_valid: 0,
-            quarantined: 0,
-            quarantined_by_reason: BTreeMap::new(),
-            touched_dates: Vec::new(),
-            tables: Vec::new(),
-            lease: None,
-        };
+        let output = transformed(0, BTreeMap::new(), Vec::new());
         let line = output.figures("transformer").to_emf(Utc::now());
         check_valid(&line);
         assert_eq!(line["QuarantineShare"], 0.0);
+
+        let resumed = ExtractOutput {
+            run_id: output.run_id.clone(),
+            mode: Mode::Incremental,
+            manifest_key: "raw/increment/manifest.json".into(),
+            records: 500,
+            parts: 2,
+            window: crate::contracts::Window {
+                since: None,
+                until: Utc::now(),
+            },
+            extracted: false,
+            lease: None,
+            pending: Vec::new(),
+        };
+        let line = resumed.figures("extractor").to_emf(Utc::now());
+        check_valid(&line);
+        assert_eq!(
+            (&line["RecordsLanded"], &line["PartsLanded"]),
+            (&0.0.into(), &0.0.into())
+        );
+        let fresh = ExtractOutput {
+            extracted: true,
+            ..resumed
+        };
+        let line = fresh.figures("extractor").to_emf(Utc::now());
+        assert_eq!(
+            (&line["RecordsLanded"], &line["PartsLanded"]),
+            (&500.0.into(), &2.0.into())
+        );
     }
 }
