@@ -12,4 +12,4 @@ case "${1:-}" in
 esac
 "${compose[@]}" up -d --wait
 LAKE_S3_ENDPOINT=http://127.0.0.1:9000 "$here/deploy.sh" \
-    S3EndpointUrl=http://minio:9000 SourceApiResolve= "$@"
+    S3EndpointUrl=http://minio:9000 SourceApiResolve= CatalogUri= "$@"

@@ -3,6 +3,9 @@
 and checks them against what the synthetic source says a correct pipeline must produce.
 
 usage: check_tables.py <warehouse-uri> <expected.json>
+<warehouse-uri> is the file catalog's directory, `<lake>/warehouse` (the raw parts are read from
+its parent). With LAKEHOUSE_CATALOG_URI set, the tables are loaded by name from that Iceberg REST
+catalog instead (LAKEHOUSE_CATALOG_WAREHOUSE, LAKEHOUSE_CATALOG_SIGV4 as the pipeline reads them).
 S3 settings come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
 Exits non-zero with every failed check listed.
 """
@@ -15,7 +18,10 @@ from collections import Counter
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 from pyiceberg.expressions import And, GreaterThan, GreaterThanOrEqual, LessThan, EqualTo
+from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import StaticTable
+
+import check_duckdb
 
 failures = []
 
@@ -40,7 +46,32 @@ TABLES = ["orders_transformed", "customers_transformed", "products_transformed",
           "fact_sales", "dim_customers", "dim_products", "dim_dates"]
 
 
+_rest = []
+
+
+def rest_catalog():
+    """The REST catalog the pipeline wrote to, or None for the file catalog."""
+    uri = os.environ.get("LAKEHOUSE_CATALOG_URI")
+    if not uri:
+        return None
+    if not _rest:
+        props = {"uri": uri, "warehouse": os.environ["LAKEHOUSE_CATALOG_WAREHOUSE"], **properties()}
+        service = os.environ.get("LAKEHOUSE_CATALOG_SIGV4", "none")
+        if service != "none":
+            props.update({
+                "rest.sigv4-enabled": "true", "rest.signing-name": service,
+                "rest.signing-region": os.environ.get("AWS_REGION", "us-east-1"),
+                "client.access-key-id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                "client.secret-access-key": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+                "client.region": os.environ.get("AWS_REGION", "us-east-1")})
+        _rest.append(RestCatalog("rest", **props))
+    return _rest[0]
+
+
 def load(warehouse, name):
+    catalog = rest_catalog()
+    if catalog is not None:
+        return catalog.load_table(("lakehouse_db", name))
     return StaticTable.from_metadata(f"{warehouse}/lakehouse_db/{name}", properties=properties())
 
 
@@ -325,14 +356,21 @@ def main():
     for dim, n in orphans:
         check(n == 0, f"fact_sales: {n} rows without their {dim} dimension row")
 
+    duckdb_rows = check_duckdb.check(warehouse, properties(), fact, check)
     check_pruned_reads("orders_transformed", orders_t, orders)
     check_pruned_reads("fact_sales", fact_t, fact)
-    check_version_hints(warehouse, TABLES)
+    if rest_catalog() is None:
+        # The hint is the file catalog's; a REST catalog tracks the current metadata itself.
+        check_version_hints(warehouse, TABLES)
+    else:
+        listed = {name for _, name in rest_catalog().list_tables("lakehouse_db")}
+        check(listed == set(TABLES), f"the REST catalog lists {sorted(listed)}, want {TABLES}")
     check_lineage(warehouse, TABLES)
     if "as_of" in expected:
         check_time_travel(warehouse, expected["as_of"])
 
-    print(f"pyiceberg: silver {len(ids)} orders ({updated} updated), fact {len(fids)}, "
+    print(f"pyiceberg: silver {len(ids)} orders ({updated} updated), fact {len(fids)} "
+          f"(duckdb: {duckdb_rows}), "
           f"quarantine {quarantine.num_rows}, dims {len(customers)}/{len(products)}/{len(dates)}")
     if failures:
         print("FAILED checks:", *failures, sep="\n  ", file=sys.stderr)

@@ -2,7 +2,8 @@
 # Brings up the local AWS stack without Docker, on loopback only and offline:
 #   - LocalStack (localstack-core, host process) on 127.0.0.1:4566 with the project's Lambda
 #     executor (functions run as host processes), state under .localstack/;
-#   - SeaweedFS on 127.0.0.1:8333 in MinIO's role: the S3 server that holds the lake.
+#   - SeaweedFS on 127.0.0.1:8333 in MinIO's role: the S3 server that holds the lake, and its
+#     Iceberg REST catalog on 127.0.0.1:8181 with the table bucket `lakehouse-tables`.
 # Waits until both answer. Logs: .localstack/localstack.log, .localstack/s3.log.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,7 @@ refuse_busy() { # pidfile port what
     fi
 }
 refuse_busy "$state/s3.pid" 8333 "S3 server"
+refuse_busy "$state/s3.pid" 8181 "Iceberg REST catalog"
 refuse_busy "$state/localstack.pid" 4566 LocalStack
 wait_http() { # url seconds log
     for _ in $(seq 1 $(($2 * 5))); do
@@ -48,6 +50,7 @@ if ! running "$state/s3.pid"; then
 JSON
     # `weed mini` would also turn AWS_ACCESS_KEY_ID in its environment into an identity.
     nohup env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN "$weed" mini -dir="$state/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port=8333 \
+        -s3.port.iceberg=8181 -tableBucket=lakehouse-tables \
         -s3.config="$state/s3-identities.json" -master.telemetry=false -admin.ui=false -webdav=false > "$state/s3.log" 2>&1 &
     echo $! > "$state/s3.pid"
 fi
@@ -73,4 +76,9 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 [ "$code" != "000" ] || { echo "local stack: S3 server did not start; see $state/s3.log" >&2; tail -n 30 "$state/s3.log" >&2; exit 1; }
-echo "local stack: LocalStack on http://127.0.0.1:4566, S3 (lake) on http://127.0.0.1:8333, state in $state"
+# The Iceberg REST catalog answers a moment after S3 does.
+for _ in $(seq 1 300); do
+    curl -fsS "http://127.0.0.1:8181/v1/config?warehouse=s3://lakehouse-tables" 2>/dev/null | grep -q lakehouse-tables && break
+    sleep 0.2
+done
+echo "local stack: LocalStack on http://127.0.0.1:4566, S3 (lake) on http://127.0.0.1:8333, Iceberg REST catalog on http://127.0.0.1:8181, state in $state"

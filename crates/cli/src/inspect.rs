@@ -10,7 +10,7 @@ use lakehouse_tables::{
 };
 use polars::{prelude::*, sql::SQLContext};
 
-fn grid(header: &[&str]) -> Grid {
+pub fn grid(header: &[&str]) -> Grid {
     let mut g = Grid::new();
     g.load_preset(UTF8_FULL_CONDENSED)
         .set_header(header.to_vec());
@@ -113,11 +113,11 @@ pub async fn tables(warehouse: &Warehouse) -> Result<()> {
     }
     if !any {
         bail!(
-            "the lake's warehouse at {} has no tables yet: run `lakehouse run` first",
-            warehouse.location()
+            "the lake's {} has no tables yet: run `lakehouse run` first",
+            warehouse.describe()
         );
     }
-    println!("{g}");
+    println!("{}\n{g}", warehouse.describe());
     Ok(())
 }
 
@@ -133,8 +133,8 @@ pub async fn sql(warehouse: &Warehouse, query: &str) -> Result<DataFrame> {
     }
     if registered == 0 {
         bail!(
-            "the lake's warehouse at {} has no tables yet: run `lakehouse run` first",
-            warehouse.location()
+            "the lake's {} has no tables yet: run `lakehouse run` first",
+            warehouse.describe()
         );
     }
     let names: Vec<&str> = ALL.iter().map(|d| d.name).collect();

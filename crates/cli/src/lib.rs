@@ -2,6 +2,7 @@
 //! end-to-end tests drive the same code.
 
 pub mod bench;
+pub mod catalog;
 pub mod inspect;
 pub mod maintain;
 pub mod pipeline;

@@ -5,12 +5,15 @@ use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lakehouse_cli::{
-    bench, inspect, maintain, pipeline, soak,
+    bench, catalog, inspect, maintain, pipeline, soak,
     source::{self, SourceArgs},
 };
 use lakehouse_core::{
     Lake,
-    config::{DEFAULT_LAKE, ENV_API_URL, ENV_LAKE, S3Settings},
+    config::{
+        CatalogSettings, DEFAULT_LAKE, ENV_API_URL, ENV_CATALOG_SIGV4, ENV_CATALOG_URI,
+        ENV_CATALOG_WAREHOUSE, ENV_LAKE, S3Settings,
+    },
     contracts::Mode,
     runid::RunId,
     store::LakeLocation,
@@ -36,8 +39,25 @@ struct Cli {
     /// Log filter for diagnostics on stderr (e.g. info, debug, transformer=debug).
     #[arg(long, global = true, env = "LAKEHOUSE_LOG", default_value = "warn")]
     log: String,
+    #[command(flatten)]
+    catalog: CatalogArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the Iceberg tables are registered: the file catalog under the lake's `warehouse/`
+/// unless a REST catalog's URL is given.
+#[derive(Args)]
+struct CatalogArgs {
+    /// Iceberg REST catalog base URL (S3 Tables, Glue, SeaweedFS, ...) [default: the file catalog in the lake].
+    #[arg(long, global = true, env = ENV_CATALOG_URI)]
+    catalog_uri: Option<String>,
+    /// The REST catalog's warehouse: a table bucket s3://name, an S3 Tables bucket ARN, a Glue catalog id.
+    #[arg(long, global = true, env = ENV_CATALOG_WAREHOUSE)]
+    catalog_warehouse: Option<String>,
+    /// SigV4 service name for the REST catalog's requests (s3tables, glue), or none.
+    #[arg(long, global = true, env = ENV_CATALOG_SIGV4)]
+    catalog_sigv4: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -63,6 +83,15 @@ enum Command {
     Soak(soak::SoakArgs),
     /// Compact small files, expire old snapshots, delete files nothing reaches.
     Maintain(maintain::MaintainArgs),
+    /// The tables' catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Move the lake's tables from its file catalog into the REST catalog the --catalog-* flags name (safe to re-run).
+    Migrate,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,7 +135,7 @@ struct ApiArgs {
     source: SourceArgs,
 }
 
-fn open_lake(location: &str, create: bool) -> Result<Lake> {
+fn open_lake(location: &str, catalog: &CatalogArgs, create: bool) -> Result<Lake> {
     let is_dir = !location.contains("://");
     if is_dir && !create && !std::path::Path::new(location).is_dir() {
         bail!(
@@ -114,11 +143,16 @@ fn open_lake(location: &str, create: bool) -> Result<Lake> {
         );
     }
     let location = LakeLocation::parse(location, S3Settings::from_env()?)?;
-    Ok(Lake::open(location)?)
+    let catalog = CatalogSettings::from_parts(
+        catalog.catalog_uri.clone(),
+        catalog.catalog_warehouse.clone(),
+        catalog.catalog_sigv4.clone(),
+        S3Settings::from_env()?,
+    )?;
+    Ok(Lake::open(location)?.with_catalog(catalog))
 }
 
-async fn run(lake_location: &str, args: RunArgs) -> Result<()> {
-    let lake = open_lake(lake_location, true)?;
+async fn run(lake: Lake, args: RunArgs) -> Result<()> {
     let config = source::settings(&lake, args.source.config(), args.source.given()).await?;
     let local = match &args.api_url {
         Some(_) => None,
@@ -228,14 +262,14 @@ async fn cli_main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Run(args) => run(&cli.lake, args).await,
+        Command::Run(args) => run(open_lake(&cli.lake, &cli.catalog, true)?, args).await,
         Command::Api(args) => serve_api(args).await,
         Command::Tables => {
-            let lake = open_lake(&cli.lake, false)?;
+            let lake = open_lake(&cli.lake, &cli.catalog, false)?;
             inspect::tables(&Warehouse::open(&lake).await?).await
         }
         Command::Sql { query, rows } => {
-            let lake = open_lake(&cli.lake, false)?;
+            let lake = open_lake(&cli.lake, &cli.catalog, false)?;
             let df = inspect::sql(&Warehouse::open(&lake).await?, &query).await?;
             let shown = df.head(Some(rows));
             println!("{shown}");
@@ -245,13 +279,18 @@ async fn cli_main() -> Result<()> {
             Ok(())
         }
         Command::Report { run_id } => {
-            let lake = open_lake(&cli.lake, false)?;
+            let lake = open_lake(&cli.lake, &cli.catalog, false)?;
             inspect::report(&lake, run_id.map(|r| RunId::parse(&r)).transpose()?).await
         }
         Command::Bench(args) => bench::run(args).await,
         Command::Soak(args) => soak::run(args).await,
+        Command::Catalog(CatalogCommand::Migrate) => {
+            let lake = open_lake(&cli.lake, &cli.catalog, false)?;
+            catalog::print(&catalog::migrate(&lake, &pipeline::cli_lease()?).await?);
+            Ok(())
+        }
         Command::Maintain(args) => {
-            let lake = open_lake(&cli.lake, false)?;
+            let lake = open_lake(&cli.lake, &cli.catalog, false)?;
             maintain::run(&lake, &args).await
         }
     }

@@ -102,11 +102,7 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<()> {
     if args.keep_last == 0 {
         bail!("--keep-last must be at least 1: the current snapshot is always kept");
     }
-    let lease = LeaseConfig::from_env_or(LeaseConfig {
-        wait: std::time::Duration::from_secs(300),
-        ..LeaseConfig::default()
-    })?;
-    let done = maintain_lake(lake, &args.options(), &lease).await?;
+    let done = maintain_lake(lake, &args.options(), &crate::pipeline::cli_lease()?).await?;
     print(&done.tables, args.dry_run);
     if !args.dry_run {
         println!("saved as {}/{}/maintenance.json", layout::RUNS, done.run_id);

@@ -46,13 +46,19 @@ pub struct Round {
 /// says otherwise: long enough for a day-0 load of a few million orders to finish.
 const CLI_LEASE_WAIT: Duration = Duration::from_secs(300);
 
+/// The lease settings of a CLI command: the environment's, else waiting [`CLI_LEASE_WAIT`] for
+/// a run that holds the lake.
+pub fn cli_lease() -> Result<LeaseConfig> {
+    Ok(LeaseConfig::from_env_or(LeaseConfig {
+        wait: CLI_LEASE_WAIT,
+        ..LeaseConfig::default()
+    })?)
+}
+
 impl Pipeline {
     pub async fn new(lake: Lake, api_url: &str, quiet: bool) -> Result<Self> {
         let config = extractor::Config::new(api_url).with_env_overrides()?;
-        let lease = LeaseConfig::from_env_or(LeaseConfig {
-            wait: CLI_LEASE_WAIT,
-            ..LeaseConfig::default()
-        })?;
+        let lease = cli_lease()?;
         let tables = lakehouse_tables::StageDeps::new(lake.clone(), lease.clone()).await?;
         let random = uuid::Uuid::new_v4().simple().to_string();
         Ok(Pipeline {

@@ -17,6 +17,15 @@ pub const ENV_S3_ENDPOINT: &str = "LAKEHOUSE_S3_ENDPOINT";
 /// or LocalStack (a Lambda's role credentials, say). Both or neither.
 pub const ENV_S3_ACCESS_KEY_ID: &str = "LAKEHOUSE_S3_ACCESS_KEY_ID";
 pub const ENV_S3_SECRET_ACCESS_KEY: &str = "LAKEHOUSE_S3_SECRET_ACCESS_KEY";
+/// The base URL of an Iceberg REST catalog for the tables (S3 Tables, Glue, SeaweedFS, Polaris,
+/// ...). Unset, the tables stay in the file catalog under the lake's `warehouse/`.
+pub const ENV_CATALOG_URI: &str = "LAKEHOUSE_CATALOG_URI";
+/// The REST catalog's warehouse: a table bucket `s3://name`, an S3 Tables bucket ARN or a Glue
+/// catalog id, resolved to the catalog's prefix through its `GET /v1/config`.
+pub const ENV_CATALOG_WAREHOUSE: &str = "LAKEHOUSE_CATALOG_WAREHOUSE";
+/// The SigV4 service name the REST catalog's requests are signed for (`s3tables`, `glue`), or
+/// `none` (the default) for unsigned requests.
+pub const ENV_CATALOG_SIGV4: &str = "LAKEHOUSE_CATALOG_SIGV4";
 /// Standard AWS variables read when the lake is on S3.
 pub const ENV_AWS_ENDPOINT_S3: &str = "AWS_ENDPOINT_URL_S3";
 pub const ENV_AWS_ENDPOINT: &str = "AWS_ENDPOINT_URL";
@@ -109,6 +118,89 @@ impl S3Settings {
     }
 }
 
+/// Which catalog the Iceberg tables are in: chosen once, when the warehouse is opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CatalogSettings {
+    /// Metadata files and `version-hint.text` under the lake's `warehouse/`.
+    #[default]
+    File,
+    Rest(RestCatalogSettings),
+}
+
+/// An Iceberg REST catalog, and the S3 settings its tables' files are read and written with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestCatalogSettings {
+    /// The base URL, without the `/v1` the protocol's paths start with.
+    pub uri: String,
+    pub warehouse: String,
+    /// The SigV4 service name, or `None` for unsigned requests.
+    pub signing_name: Option<String>,
+    /// Endpoint, region (also the signing region) and credentials: the lake's own S3 settings.
+    pub s3: S3Settings,
+}
+
+impl CatalogSettings {
+    pub fn from_env() -> Result<Self> {
+        Self::from_parts(
+            env_var(ENV_CATALOG_URI),
+            env_var(ENV_CATALOG_WAREHOUSE),
+            env_var(ENV_CATALOG_SIGV4),
+            S3Settings::from_env()?,
+        )
+    }
+
+    /// The settings from their three values (variables or CLI flags): no URI means the file
+    /// catalog, and the other two without one are a mistake, not something to ignore.
+    pub fn from_parts(
+        uri: Option<String>,
+        warehouse: Option<String>,
+        sigv4: Option<String>,
+        s3: S3Settings,
+    ) -> Result<Self> {
+        let Some(uri) = uri.map(|u| u.trim().trim_end_matches('/').to_owned()) else {
+            if warehouse.is_some() || sigv4.is_some() {
+                return Err(Error::Config(format!(
+                    "{ENV_CATALOG_WAREHOUSE} or {ENV_CATALOG_SIGV4} is set without {ENV_CATALOG_URI}: \
+                     set the REST catalog's URL too, or neither for the file catalog"
+                )));
+            }
+            return Ok(CatalogSettings::File);
+        };
+        if !(uri.starts_with("http://") || uri.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "{ENV_CATALOG_URI}={uri:?} is not an http(s) URL"
+            )));
+        }
+        let warehouse = warehouse.map(|w| w.trim().to_owned()).ok_or_else(|| {
+            Error::Config(format!(
+                "{ENV_CATALOG_URI} is set but {ENV_CATALOG_WAREHOUSE} is not: name the warehouse \
+                 (a table bucket s3://name, an S3 Tables bucket ARN, a Glue catalog id)"
+            ))
+        })?;
+        let signing_name = match sigv4.map(|s| s.trim().to_ascii_lowercase()) {
+            None => None,
+            Some(none) if none == "none" => None,
+            Some(name)
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+            {
+                Some(name)
+            }
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "{ENV_CATALOG_SIGV4}={other:?} is not a SigV4 service name (s3tables, glue) or \"none\""
+                )));
+            }
+        };
+        Ok(CatalogSettings::Rest(RestCatalogSettings {
+            uri,
+            warehouse,
+            signing_name,
+            s3,
+        }))
+    }
+}
+
 impl LakeCredentials {
     /// Both halves or neither: half a key pair would silently fall back to other credentials.
     pub fn pair(key_id: Option<String>, secret: Option<String>) -> Result<Option<Self>> {
@@ -151,6 +243,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(other_half.contains(ENV_S3_ACCESS_KEY_ID), "{other_half}");
+    }
+
+    #[test]
+    fn the_catalog_is_the_file_catalog_unless_a_rest_url_is_given() {
+        let some = |s: &str| Some(s.to_owned());
+        let parts = |uri, warehouse, sigv4| {
+            CatalogSettings::from_parts(uri, warehouse, sigv4, S3Settings::default())
+        };
+        assert_eq!(parts(None, None, None).unwrap(), CatalogSettings::File);
+        let CatalogSettings::Rest(rest) = parts(
+            some("http://127.0.0.1:8181/"),
+            some("s3://tables"),
+            some("S3Tables"),
+        )
+        .unwrap() else {
+            panic!("a URL selects the REST catalog")
+        };
+        assert_eq!(rest.uri, "http://127.0.0.1:8181");
+        assert_eq!(rest.signing_name.as_deref(), Some("s3tables"));
+        let unsigned = parts(some("https://c"), some("w"), some("none")).unwrap();
+        assert!(matches!(unsigned, CatalogSettings::Rest(r) if r.signing_name.is_none()));
+        for (uri, warehouse, sigv4, names) in [
+            (None, some("s3://tables"), None, ENV_CATALOG_URI),
+            (None, None, some("glue"), ENV_CATALOG_URI),
+            (some("https://c"), None, None, ENV_CATALOG_WAREHOUSE),
+            (some("c:8181"), some("w"), None, ENV_CATALOG_URI),
+            (
+                some("https://c"),
+                some("w"),
+                some("s3 tables"),
+                ENV_CATALOG_SIGV4,
+            ),
+        ] {
+            let err = parts(uri, warehouse, sigv4).unwrap_err().to_string();
+            assert!(err.contains(names), "{err}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod report;
 pub mod runid;
+pub mod sigv4;
 pub mod store;
 pub mod watermark;
 

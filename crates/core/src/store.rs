@@ -17,7 +17,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result,
-    config::{self, S3Settings},
+    config::{self, CatalogSettings, S3Settings},
 };
 
 /// Where the lake is.
@@ -95,19 +95,28 @@ impl LakeLocation {
         else {
             return None;
         };
+        Some(settings.s3_builder(bucket))
+    }
+}
+
+impl S3Settings {
+    /// An S3 client builder for `bucket` with these settings and the conditional-write
+    /// settings that make create-if-absent and Iceberg commits atomic: the lake's bucket, or
+    /// the table bucket of a REST catalog.
+    pub fn s3_builder(&self, bucket: &str) -> AmazonS3Builder {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_conditional_put(S3ConditionalPut::ETagMatch)
             .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
-        if let Some(endpoint) = &settings.endpoint {
+        if let Some(endpoint) = &self.endpoint {
             // S3 servers other than AWS (SeaweedFS, MinIO, LocalStack) want path-style URLs.
             builder = builder
                 .with_endpoint(endpoint)
                 .with_allow_http(endpoint.starts_with("http://"))
                 .with_virtual_hosted_style_request(false);
         }
-        builder = builder.with_region(settings.region());
-        if let Some(creds) = &settings.credentials {
+        builder = builder.with_region(self.region());
+        if let Some(creds) = &self.credentials {
             // A provider of its own, so no AWS_SESSION_TOKEN from the environment (a Lambda's
             // role session) is sent along with keys that belong to another server.
             builder =
@@ -117,7 +126,7 @@ impl LakeLocation {
                     token: None,
                 })));
         }
-        Some(builder)
+        builder
     }
 }
 
@@ -128,6 +137,8 @@ pub struct Lake {
     /// `store` itself when the lake is a directory, whose files [`Lake::get`] maps.
     local: Option<Arc<LocalFileSystem>>,
     location: LakeLocation,
+    /// The catalog its Iceberg tables are in.
+    catalog: CatalogSettings,
 }
 
 impl Lake {
@@ -156,11 +167,24 @@ impl Lake {
             store,
             local,
             location,
+            catalog: CatalogSettings::File,
         })
     }
 
+    /// The lake, and the catalog, the environment names (`LAKEHOUSE_LAKE`,
+    /// `LAKEHOUSE_CATALOG_*`).
     pub fn from_env() -> Result<Self> {
-        Self::open(LakeLocation::from_env()?)
+        Ok(Self::open(LakeLocation::from_env()?)?.with_catalog(CatalogSettings::from_env()?))
+    }
+
+    /// The lake with its tables in `catalog` (the file catalog under `warehouse/` otherwise).
+    pub fn with_catalog(mut self, catalog: CatalogSettings) -> Self {
+        self.catalog = catalog;
+        self
+    }
+
+    pub fn catalog(&self) -> &CatalogSettings {
+        &self.catalog
     }
 
     pub fn location(&self) -> &LakeLocation {

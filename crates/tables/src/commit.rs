@@ -75,6 +75,7 @@ pub(crate) async fn commit_run(
     warehouse: &Warehouse,
     def: &TableDef,
     run_id: &RunId,
+    extra_stamps: &[(&'static str, String)],
     policy: &RetryPolicy,
     plan: impl AsyncFn(&Table) -> Result<Plan>,
 ) -> Result<TableCommit> {
@@ -94,7 +95,16 @@ pub(crate) async fn commit_run(
             warn!(table = def.name, %run_id, attempt, ?wait, error = %last_error, "commit failed; reloading and retrying");
             tokio::time::sleep(wait).await;
         }
-        let table = warehouse.load_or_create(def).await?;
+        // A load or create whose failure may pass (a catalog's 5xx, a lost race to create
+        // the table or its namespace) costs an attempt, like a lost commit.
+        let table = match warehouse.load_or_create(def).await {
+            Ok(table) => table,
+            Err(TablesError::Iceberg(e)) if crate::error::transient(&e) => {
+                last_error = e.to_string();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if attempt == 0 {
             warehouse.repair_hint(&table).await;
         }
@@ -151,6 +161,7 @@ pub(crate) async fn commit_run(
         if !plan.partitions.is_empty() {
             stamps.push((PARTITIONS_KEY, format_days(&plan.partitions)));
         }
+        stamps.extend(extra_stamps.iter().cloned());
         let catalog = Arc::new(TaggingCatalog {
             inner: warehouse.catalog(),
             stamps,

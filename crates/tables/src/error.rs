@@ -30,6 +30,12 @@ pub enum TablesError {
     NoKey(String),
     #[error("table {0} does not exist yet: run the pipeline first (lakehouse run)")]
     NoSuchTable(String),
+    /// A table to migrate that the REST catalog already holds with commits of its own.
+    #[error(
+        "table {0}: the REST catalog's table has commits of its own since it was migrated (or was \
+         never migrated), and the file catalog's has changed: moving it again would lose them"
+    )]
+    Diverged(String),
     /// Table metadata that iceberg-rust cannot read back whole: acting on it could lose data.
     #[error("unreadable table metadata: {0}")]
     Unreadable(String),
@@ -49,11 +55,16 @@ impl TablesError {
 
 /// Whether an iceberg-rust failure may pass on a reloaded table: a lost compare-and-swap (the
 /// file catalog's copy-if-not-exists found the next metadata file taken, or its requirement
-/// check saw a newer snapshot) or a storage error. The commit loop retries these itself; a
-/// step failing with one is worth retrying too.
+/// check saw a newer snapshot; the REST catalog's 409), a call to the REST catalog whose
+/// outcome is unknown (5xx, timeout), or a storage error. The commit loop retries these itself
+/// after reloading, which finds a commit that did land; a step failing with one is worth
+/// retrying too.
 pub(crate) fn transient(error: &IcebergError) -> bool {
     match error {
         IcebergError::ObjectStore(_) | IcebergError::IO(_) => true,
+        IcebergError::External(e) => e
+            .downcast_ref::<crate::rest::RestError>()
+            .is_some_and(crate::rest::RestError::may_pass),
         // The wording of iceberg-file-catalog 0.10 (pinned); the real-catalog race test in
         // tests/commit.rs fails if an upgrade changes it.
         IcebergError::InvalidFormat(what) => what.contains("requirements not valid"),

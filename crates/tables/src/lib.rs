@@ -4,8 +4,8 @@
 //!   upsert an entity, replace partitions, replace if changed), carried out inside the commit
 //!   retry loop from a fresh load, every frame conformed to the table's schema by name;
 //! - [`schemas`]: every table's schema and partitioning, in one place;
-//! - [`warehouse`]: the file catalog on the lake (local directory or S3), and the version hint
-//!   other engines read by;
+//! - [`warehouse`]: the catalog, chosen once: the file catalog on the lake (local directory or
+//!   S3) with the version hint other engines read by, or an Iceberg REST catalog ([`rest`]);
 //! - [`commit`]: commits tagged with the run id in the snapshot summary, idempotent per run,
 //!   retried on conflict after reloading the table;
 //! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
@@ -13,6 +13,7 @@
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
 //! - [`live`]: the live data files of a table and the snapshots its runs made;
 //! - [`maintain`]: compaction, snapshot expiry and file cleanup;
+//! - [`migrate`]: the tables moved from the file catalog into a REST catalog;
 //! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
@@ -27,6 +28,8 @@ pub mod lambda;
 pub mod live;
 mod local_commit;
 pub mod maintain;
+pub mod migrate;
+pub mod rest;
 pub mod schemas;
 mod tagging;
 pub mod warehouse;

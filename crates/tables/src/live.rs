@@ -159,6 +159,14 @@ pub fn snapshot_of_run(table: &Table, run_id: &RunId) -> Option<RunSnapshot> {
     })
 }
 
+/// A field of the summary of the table's current snapshot (`None` without a snapshot or field).
+pub fn snapshot_stamp(table: &Table, key: &str) -> Result<Option<String>> {
+    Ok(table
+        .metadata()
+        .current_snapshot(None)?
+        .and_then(|s| s.summary().other.get(key).cloned()))
+}
+
 /// The summary value of [`PARTITIONS_KEY`].
 pub(crate) fn format_days(days: &[i32]) -> String {
     days.iter()

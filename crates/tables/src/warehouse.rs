@@ -1,5 +1,7 @@
-//! The Iceberg warehouse on the lake: a file catalog under `warehouse/`, readable by any engine
-//! from the table metadata (`metadata/vN.metadata.json`, `version-hint.text`).
+//! The Iceberg warehouse: by default a file catalog under the lake's `warehouse/`, readable by
+//! any engine from the table metadata (`metadata/vN.metadata.json`, `version-hint.text`); or,
+//! configured, an Iceberg REST catalog ([`crate::rest`]). The catalog is chosen here, once;
+//! nothing else in the stages knows which it is.
 
 use std::sync::Arc;
 
@@ -10,11 +12,13 @@ use iceberg_rust::{
     object_store::ObjectStoreBuilder,
     table::Table,
 };
-use lakehouse_core::{Lake, layout, lease::LeaseConfig, store::LakeLocation};
+use lakehouse_core::{
+    Lake, config::CatalogSettings, layout, lease::LeaseConfig, store::LakeLocation,
+};
 use object_store::local::LocalFileSystem;
 use tracing::debug;
 
-use crate::{Result, TablesError, schemas::TableDef};
+use crate::{Result, TablesError, rest::RestCatalog, schemas::TableDef};
 
 #[derive(Debug, Clone)]
 pub struct Warehouse {
@@ -24,10 +28,37 @@ pub struct Warehouse {
     lake: Lake,
     /// Whether the warehouse is a local directory (its commits are made durable by us).
     local: bool,
+    /// Whether the tables are in the file catalog, whose version hints we keep.
+    file_catalog: bool,
+    /// The catalog, as `lakehouse tables` names it.
+    description: String,
 }
 
 impl Warehouse {
+    /// The warehouse of the lake's catalog ([`Lake::catalog`]).
     pub async fn open(lake: &Lake) -> Result<Self> {
+        let CatalogSettings::Rest(settings) = lake.catalog() else {
+            return Self::open_file_catalog(lake).await;
+        };
+        let catalog = RestCatalog::connect(settings).await?;
+        let location = catalog
+            .warehouse()
+            .unwrap_or(&settings.warehouse)
+            .to_owned();
+        Ok(Warehouse {
+            catalog: Arc::new(catalog),
+            description: format!(
+                "REST catalog {} (warehouse {})",
+                settings.uri, settings.warehouse
+            ),
+            location,
+            lake: lake.clone(),
+            local: false,
+            file_catalog: false,
+        })
+    }
+
+    async fn open_file_catalog(lake: &Lake) -> Result<Self> {
         let location = lake.location().uri(layout::WAREHOUSE);
         let builder = match lake.location() {
             // Table paths are absolute, so the store is rooted at `/`.
@@ -45,13 +76,21 @@ impl Warehouse {
         Ok(Warehouse {
             catalog: Arc::new(catalog),
             local: matches!(lake.location(), LakeLocation::Local(_)),
+            file_catalog: true,
+            description: format!("file catalog at {location}"),
             location,
             lake: lake.clone(),
         })
     }
 
+    /// Where the tables are: the file catalog's directory, or the REST catalog's warehouse.
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Which catalog the tables are in, and where.
+    pub fn describe(&self) -> &str {
+        &self.description
     }
 
     pub(crate) fn lake(&self) -> &Lake {
@@ -246,6 +285,10 @@ impl Warehouse {
     /// first attempt, so the next run that opens the table repairs it. Failures are retried a
     /// few times, then left for the next commit (the table itself is sound either way).
     pub async fn repair_hint(&self, table: &Table) {
+        if !self.file_catalog {
+            // A REST catalog keeps its own pointer to the current metadata.
+            return;
+        }
         for attempt in 0..3u32 {
             match self.write_hint_if_behind(table).await {
                 Ok(()) => return,

@@ -75,6 +75,8 @@ pub enum Change {
     /// The same rows in fewer files: an unpartitioned table of several files as one, each day
     /// partition of several files as one (maintenance).
     Compact,
+    /// The whole table replaced by the rows (a table moved in from another catalog).
+    ReplaceAll { rows: DataFrame },
 }
 
 /// One table's write for one run.
@@ -82,11 +84,23 @@ pub enum Change {
 pub struct TableWrite {
     pub table: &'static TableDef,
     pub change: Change,
+    /// Snapshot summary fields the commit carries besides the run's own.
+    pub stamps: Vec<(&'static str, String)>,
 }
 
 impl TableWrite {
     pub fn new(table: &'static TableDef, change: Change) -> Self {
-        TableWrite { table, change }
+        TableWrite {
+            table,
+            change,
+            stamps: Vec::new(),
+        }
+    }
+
+    /// The write with `key = value` in its snapshot's summary.
+    pub fn with_stamp(mut self, key: &'static str, value: String) -> Self {
+        self.stamps.push((key, value));
+        self
     }
 
     /// Carries the write out for `run_id`: at most one commit per table and run, retried on
@@ -98,57 +112,68 @@ impl TableWrite {
         policy: &RetryPolicy,
     ) -> Result<TableCommit> {
         let def = self.table;
-        commit_run(warehouse, def, run_id, policy, async |table| {
-            let live = live_files(table, def.key).await?;
-            match &self.change {
-                Change::Merge { rows, latest } => {
-                    merge(table, def, &live, conformed(rows, def)?, *latest).await
-                }
-                Change::AppendNew { rows, on } => {
-                    let seen = read_live(table, def, &live.iter().collect::<Vec<_>>()).await?;
-                    let fresh = not_in(conformed(rows, def)?.lazy(), seen, on).collect()?;
-                    rewrite(table, def, fresh, &[]).await
-                }
-                Change::Upsert { rows, reduce } => {
-                    let incoming = resolve(warehouse, rows, def).await?;
-                    upsert(table, def, &live, incoming, *reduce).await
-                }
-                Change::ReplacePartitions { days, rows } => {
-                    let rows = resolve(warehouse, rows, def).await?;
-                    let replaced: Vec<&LiveFile> = live
-                        .iter()
-                        .filter(|f| f.day.is_some_and(|d| days.contains(&d)))
-                        .collect();
-                    let mut plan = rewrite(table, def, rows, &replaced).await?;
-                    // An emptied partition was changed too: a reader of this run's commit must
-                    // rebuild it.
-                    plan.partitions.extend(days);
-                    plan.partitions.sort_unstable();
-                    plan.partitions.dedup();
-                    Ok(plan)
-                }
-                Change::Compact => {
-                    let scattered = scattered(def, &live);
-                    if scattered.is_empty() {
-                        return Ok(Plan::default());
+        commit_run(
+            warehouse,
+            def,
+            run_id,
+            &self.stamps,
+            policy,
+            async |table| {
+                let live = live_files(table, def.key).await?;
+                match &self.change {
+                    Change::Merge { rows, latest } => {
+                        merge(table, def, &live, conformed(rows, def)?, *latest).await
                     }
-                    let rows = read_live(table, def, &scattered).await?.collect()?;
-                    rewrite(table, def, rows, &scattered).await
-                }
-                Change::ReplaceIfChanged { rows } => {
-                    let wanted = resolve(warehouse, rows, def).await?;
-                    let all: Vec<&LiveFile> = live.iter().collect();
-                    let have = read_live(table, def, &all).await?.collect()?;
-                    let key = def.require_key()?;
-                    if have.height() == wanted.height()
-                        && have.column(key)?.equals_missing(wanted.column(key)?)
-                    {
-                        return Ok(Plan::default());
+                    Change::AppendNew { rows, on } => {
+                        let seen = read_live(table, def, &live.iter().collect::<Vec<_>>()).await?;
+                        let fresh = not_in(conformed(rows, def)?.lazy(), seen, on).collect()?;
+                        rewrite(table, def, fresh, &[]).await
                     }
-                    rewrite(table, def, wanted, &all).await
+                    Change::Upsert { rows, reduce } => {
+                        let incoming = resolve(warehouse, rows, def).await?;
+                        upsert(table, def, &live, incoming, *reduce).await
+                    }
+                    Change::ReplacePartitions { days, rows } => {
+                        let rows = resolve(warehouse, rows, def).await?;
+                        let replaced: Vec<&LiveFile> = live
+                            .iter()
+                            .filter(|f| f.day.is_some_and(|d| days.contains(&d)))
+                            .collect();
+                        let mut plan = rewrite(table, def, rows, &replaced).await?;
+                        // An emptied partition was changed too: a reader of this run's commit must
+                        // rebuild it.
+                        plan.partitions.extend(days);
+                        plan.partitions.sort_unstable();
+                        plan.partitions.dedup();
+                        Ok(plan)
+                    }
+                    Change::Compact => {
+                        let scattered = scattered(def, &live);
+                        if scattered.is_empty() {
+                            return Ok(Plan::default());
+                        }
+                        let rows = read_live(table, def, &scattered).await?.collect()?;
+                        rewrite(table, def, rows, &scattered).await
+                    }
+                    Change::ReplaceAll { rows } => {
+                        let all: Vec<&LiveFile> = live.iter().collect();
+                        rewrite(table, def, conformed(rows, def)?, &all).await
+                    }
+                    Change::ReplaceIfChanged { rows } => {
+                        let wanted = resolve(warehouse, rows, def).await?;
+                        let all: Vec<&LiveFile> = live.iter().collect();
+                        let have = read_live(table, def, &all).await?.collect()?;
+                        let key = def.require_key()?;
+                        if have.height() == wanted.height()
+                            && have.column(key)?.equals_missing(wanted.column(key)?)
+                        {
+                            return Ok(Plan::default());
+                        }
+                        rewrite(table, def, wanted, &all).await
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
     }
 }

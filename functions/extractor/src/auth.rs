@@ -11,11 +11,7 @@ use aws_credential_types::{
     Credentials,
     provider::{ProvideCredentials, SharedCredentialsProvider},
 };
-use aws_sigv4::{
-    http_request::{SignableBody, SignableRequest, SigningSettings, sign},
-    sign::v4,
-};
-use aws_smithy_runtime_api::client::identity::Identity;
+use lakehouse_core::sigv4::{Signing, SigningKeys, sign_request};
 use tokio::sync::Mutex;
 
 use crate::{ExtractError, Result};
@@ -114,43 +110,31 @@ impl IamSigner {
     }
 
     async fn sign_at(&self, request: &mut reqwest::Request, time: SystemTime) -> Result<()> {
-        let identity: Identity = self.credentials().await?.into();
-        let failed = |e: &dyn std::fmt::Display| ExtractError::Config(format!("SigV4: {e}"));
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(self.region.as_ref())
-            .name(SERVICE)
-            .time(time)
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| failed(&e))?
-            .into();
-        let headers: Vec<(&str, &str)> = request
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)))
-            .collect();
+        let credentials = self.credentials().await?;
+        let signing = Signing {
+            keys: SigningKeys {
+                access_key_id: credentials.access_key_id(),
+                secret_access_key: credentials.secret_access_key(),
+                session_token: credentials.session_token(),
+            },
+            region: self.region.as_ref(),
+            service: SERVICE,
+            time,
+        };
+        // Bodiless requests: the copy is empty.
         let body = request
             .body()
             .and_then(|b| b.as_bytes())
+            .map(<[u8]>::to_vec)
             .unwrap_or_default();
-        let signable = SignableRequest::new(
-            request.method().as_str(),
-            request.url().as_str(),
-            headers.into_iter(),
-            SignableBody::Bytes(body),
-        )
-        .map_err(|e| failed(&e))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| failed(&e))?
-            .into_parts();
-        let (new_headers, _) = instructions.into_parts();
-        for header in new_headers {
-            let value =
-                reqwest::header::HeaderValue::from_str(header.value()).map_err(|e| failed(&e))?;
-            request.headers_mut().insert(header.name(), value);
-        }
-        Ok(())
+        let (method, url) = (request.method().clone(), request.url().to_string());
+        Ok(sign_request(
+            method.as_str(),
+            &url,
+            request.headers_mut(),
+            &body,
+            &signing,
+        )?)
     }
 }
 

@@ -7,6 +7,9 @@ fn lakehouse(args: &[&str]) -> Output {
         .args(args)
         .env_remove("LAKEHOUSE_LAKE")
         .env_remove("LAKEHOUSE_API_URL")
+        .env_remove("LAKEHOUSE_CATALOG_URI")
+        .env_remove("LAKEHOUSE_CATALOG_WAREHOUSE")
+        .env_remove("LAKEHOUSE_CATALOG_SIGV4")
         .output()
         .unwrap()
 }
@@ -117,6 +120,19 @@ fn helpful_errors() {
     let out = lakehouse(&["tables", "--lake", fresh.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out).contains("no tables yet"), "{}", text(&out));
+    assert!(text(&out).contains("file catalog at"), "{}", text(&out));
+
+    let out = lakehouse(&["catalog", "migrate", "--lake", fresh.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--catalog-uri"), "{}", text(&out));
+    let lake = fresh.to_str().unwrap();
+    let out = lakehouse(&["tables", "--lake", lake, "--catalog-warehouse", "s3://t"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("without LAKEHOUSE_CATALOG_URI"),
+        "{}",
+        text(&out)
+    );
 
     let out = lakehouse(&["run", "--lake", "gs://bucket/x"]);
     assert!(!out.status.success());

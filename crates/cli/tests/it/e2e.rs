@@ -16,7 +16,7 @@ use lakehouse_core::{
 use lakehouse_tables::{Warehouse, maintain, schemas::ALL};
 use mock_api::{StoreConfig, Truth};
 
-use crate::harness;
+use crate::harness::{self, runtime};
 
 fn source_config() -> StoreConfig {
     StoreConfig {
@@ -51,8 +51,8 @@ async fn extract_then_die(pipeline: &Pipeline) -> lakehouse_core::contracts::Ext
     extractor::run(input, &pipeline.extract).await.unwrap()
 }
 
-async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
-    let lake = Lake::open(location).unwrap();
+/// `env` is what PyIceberg needs to read the tables: S3 settings, catalog settings.
+async fn scenario(lake: Lake, env: &[(&'static str, String)]) {
     let config = source_config();
     let source = LocalSource::start(config.clone(), config.day0_end())
         .await
@@ -175,8 +175,10 @@ async fn scenario(location: LakeLocation, env: &[(&'static str, String)]) {
     // held when round 1 committed, for a time-travel read of that run's snapshots.
     let truth = source.state.store.truth(last.extract.window.until);
     let then = source.state.store.truth(landed.window.until);
+    // The file catalog's warehouse directory, whose parent holds the raw parts; the tables are
+    // read from there or from the REST catalog that `env` names.
     check_with_pyiceberg_as_of(
-        warehouse.location(),
+        &lake.location().uri(lakehouse_core::layout::WAREHOUSE),
         &truth,
         Some((&landed.run_id.to_string(), &then)),
         env,
@@ -238,16 +240,14 @@ async fn pipeline_end_to_end_on_a_local_directory() {
     let dir = tempfile::tempdir().unwrap();
     let location =
         LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default()).unwrap();
-    scenario(location, &[]).await;
+    scenario(Lake::open(location).unwrap(), &[]).await;
 }
 
-#[test]
-fn pipeline_end_to_end_on_an_s3_server() {
-    let server = harness::start_s3("lake");
-    // The lake reaches S3 through the standard AWS environment, as in Lambda, but with the keys
-    // of a role session the S3 server does not know (a Lambda's, on LocalStack with MinIO): only
-    // the lake-specific keys open it. Each test runs in its own process under nextest, and this
-    // one sets the variables before any thread starts.
+/// The lake reaches S3 through the standard AWS environment, as in Lambda, but with the keys of
+/// a role session the S3 server does not know (a Lambda's, on LocalStack with MinIO): only the
+/// lake-specific keys open it. Each test runs in its own process under nextest, and sets the
+/// variables before any thread starts.
+fn set_lake_env(server: &harness::S3Server, more: &[(&'static str, String)]) {
     let lake_env = [
         ("AWS_ENDPOINT_URL", server.endpoint.clone()),
         ("AWS_REGION", "us-east-1".to_owned()),
@@ -260,16 +260,44 @@ fn pipeline_end_to_end_on_an_s3_server() {
             harness::SECRET_KEY.to_owned(),
         ),
     ];
-    for (key, value) in &lake_env {
+    for (key, value) in lake_env.iter().chain(more) {
         // SAFETY: single-threaded at this point; no runtime has been built yet.
         unsafe { std::env::set_var(key, value) };
     }
-    let location = LakeLocation::parse("s3://lake/e2e", S3Settings::from_env().unwrap()).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+}
+
+/// The same pipeline with the tables in SeaweedFS's Iceberg REST catalog (a table bucket),
+/// and raw data and state in the regular bucket; PyIceberg's `RestCatalog` loads every table by
+/// name.
+#[test]
+fn pipeline_end_to_end_on_a_rest_catalog() {
+    let server = harness::start_s3_with_catalog("lake");
+    let mut more = server.catalog_env();
+    more.push((config::ENV_LAKE, "s3://lake/rest".to_owned()));
+    set_lake_env(&server, &more);
+    let lake = Lake::from_env().unwrap();
+    assert!(
+        matches!(lake.catalog(), config::CatalogSettings::Rest(_)),
+        "{:?}",
+        lake.catalog()
+    );
+    let reader_env = [server.env(), server.catalog_env()].concat();
+    let runtime = runtime();
+    runtime.block_on(scenario(lake.clone(), &reader_env));
+    // Raw data and state are in the lake's bucket; no table is.
+    let in_lake = runtime
+        .block_on(lake.list(lakehouse_core::layout::WAREHOUSE))
         .unwrap();
+    assert!(in_lake.is_empty(), "{in_lake:?}");
+    assert!(!runtime.block_on(lake.list("raw")).unwrap().is_empty());
+}
+
+#[test]
+fn pipeline_end_to_end_on_an_s3_server() {
+    let server = harness::start_s3("lake");
+    set_lake_env(&server, &[]);
+    let location = LakeLocation::parse("s3://lake/e2e", S3Settings::from_env().unwrap()).unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         // Without the lake keys the role session's are used, and the server refuses them.
         let role_only = LakeLocation::parse(
@@ -291,7 +319,10 @@ fn pipeline_end_to_end_on_an_s3_server() {
         assert_eq!(lake.get("probe").await.unwrap().unwrap(), "ok");
     });
     // PyIceberg, the independent reader, gets the server's keys the standard way.
-    runtime.block_on(scenario(location.clone(), &server.env()));
+    runtime.block_on(scenario(
+        Lake::open(location.clone()).unwrap(),
+        &server.env(),
+    ));
 
     // boto3 finds every raw part on S3 with the checksum its manifest records, which S3 kept.
     let out = harness::python(

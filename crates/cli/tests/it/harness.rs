@@ -1,6 +1,7 @@
 //! Real parts for the end-to-end tests: an S3 server (SeaweedFS, in MinIO's role) started for
 //! the test, and PyIceberg as the independent reader. Both come from `scripts/setup.sh`.
 
+use lakehouse_core::config;
 use std::{
     net::TcpStream,
     path::PathBuf,
@@ -10,6 +11,11 @@ use std::{
 
 pub const ACCESS_KEY: &str = "lakehouse";
 pub const SECRET_KEY: &str = "lakehouse-secret";
+/// A second identity of the server, for a signer whose keys rotate.
+pub const ROTATED_ACCESS_KEY: &str = "lakehouse-rotated";
+pub const ROTATED_SECRET_KEY: &str = "lakehouse-rotated-secret";
+/// The table bucket the server's Iceberg REST catalog serves, with [`start_s3_with_catalog`].
+pub const TABLE_BUCKET: &str = "lakehouse-tables";
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -29,6 +35,8 @@ pub fn venv_tool(name: &str) -> PathBuf {
 pub struct S3Server {
     child: Child,
     pub endpoint: String,
+    /// The Iceberg REST catalog's base URL.
+    pub catalog: String,
     _dir: tempfile::TempDir,
 }
 
@@ -52,13 +60,26 @@ fn wait_for_port(port: u16, within: Duration) -> bool {
 
 /// Starts SeaweedFS on loopback ports of its own with the test credentials, and creates `bucket`.
 pub fn start_s3(bucket: &str) -> S3Server {
+    start_s3_with(bucket, None)
+}
+
+/// The same, with [`TABLE_BUCKET`] served by its Iceberg REST catalog ([`S3Server::catalog`]).
+pub fn start_s3_with_catalog(bucket: &str) -> S3Server {
+    start_s3_with(bucket, Some(TABLE_BUCKET))
+}
+
+fn start_s3_with(bucket: &str, table_bucket: Option<&str>) -> S3Server {
     let dir = tempfile::tempdir().unwrap();
     let creds = dir.path().join("s3.json");
+    let actions = ["Admin", "Read", "Write", "List", "Tagging"];
     std::fs::write(
         &creds,
-        serde_json::json!({"identities": [{"name": "lakehouse",
-            "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]})
+        serde_json::json!({"identities": [
+            {"name": "lakehouse", "actions": actions,
+             "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}]},
+            {"name": "rotated", "actions": actions,
+             "credentials": [{"accessKey": ROTATED_ACCESS_KEY, "secretKey": ROTATED_SECRET_KEY}]},
+        ]})
         .to_string(),
     )
     .unwrap();
@@ -66,6 +87,7 @@ pub fn start_s3(bucket: &str) -> S3Server {
     // the same time) and of the gRPC ports every weed service also opens at port + 10000:
     // 18333 was that server's S3 gRPC port, and a bucket request got HTTP/2 back.
     let s3_port = 20333;
+    let catalog_port = 20181;
     let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
     let child = Command::new(venv_tool("weed"))
         .arg("mini")
@@ -73,6 +95,8 @@ pub fn start_s3(bucket: &str) -> S3Server {
         .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
         .arg(format!("-s3.config={}", creds.display()))
         .arg(format!("-s3.port={s3_port}"))
+        .arg(format!("-s3.port.iceberg={catalog_port}"))
+        .args(table_bucket.map(|b| format!("-tableBucket={b}")))
         .args([
             "-master.port=21333",
             "-volume.port=20080",
@@ -88,6 +112,10 @@ pub fn start_s3(bucket: &str) -> S3Server {
             "-admin.ui=false",
             "-webdav=false",
         ])
+        // Keys in weed's own environment would add an identity of their own.
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -96,6 +124,7 @@ pub fn start_s3(bucket: &str) -> S3Server {
     let server = S3Server {
         child,
         endpoint: format!("http://127.0.0.1:{s3_port}"),
+        catalog: format!("http://127.0.0.1:{catalog_port}"),
         _dir: dir,
     };
     assert!(
@@ -116,6 +145,24 @@ pub fn start_s3(bucket: &str) -> S3Server {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    if let Some(table_bucket) = table_bucket {
+        // The table bucket appears a moment after the ports answer.
+        let listed = "import boto3, os, sys; s3t = boto3.client('s3tables', \
+            endpoint_url=os.environ['AWS_ENDPOINT_URL'], region_name=os.environ['AWS_REGION']); \
+            names = [b['name'] for b in s3t.list_table_buckets()['tableBuckets']]; \
+            sys.exit(0 if sys.argv[1] in names else 1)";
+        let start = Instant::now();
+        while !python(&["-c", listed, table_bucket], &server.env())
+            .status
+            .success()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "SeaweedFS did not serve table bucket {table_bucket} in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
     server
 }
 
@@ -128,6 +175,18 @@ impl S3Server {
             ("AWS_REGION", "us-east-1".into()),
         ]
     }
+
+    /// The catalog settings for the table bucket, signed with the server's keys.
+    pub fn catalog_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (config::ENV_CATALOG_URI, self.catalog.clone()),
+            (
+                config::ENV_CATALOG_WAREHOUSE,
+                format!("s3://{TABLE_BUCKET}"),
+            ),
+            (config::ENV_CATALOG_SIGV4, "s3tables".into()),
+        ]
+    }
 }
 
 pub fn python(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
@@ -137,4 +196,13 @@ pub fn python(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .output()
         .expect("running python")
+}
+
+/// The runtime a test that sets its environment first builds afterwards.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }

@@ -10,18 +10,27 @@ use std::{
 };
 
 use chrono::{DateTime, SubsecRound, Utc};
-use lakehouse_core::{Lake, config::S3Settings, ledger, store::LakeLocation, watermark};
-use lakehouse_tables::Warehouse;
+use lakehouse_core::{
+    Lake,
+    config::{self, S3Settings},
+    layout, ledger,
+    store::LakeLocation,
+    watermark,
+};
 use mock_api::{StoreConfig, SyntheticStore};
 use serde_json::Value;
 
 use crate::{
     e2e::check_with_pyiceberg,
-    harness::{python, repo_root},
+    harness::{python, repo_root, runtime},
 };
 
 const LAKE_S3: &str = "http://127.0.0.1:8333";
 const LAKE_URI: &str = "s3://lakehouse/lake";
+/// The tables' Iceberg REST catalog and warehouse, as samconfig.toml's `local` environment
+/// deploys the functions with (localstack/host/up.sh serves them).
+const CATALOG_URI: &str = "http://127.0.0.1:8181";
+const CATALOG_WAREHOUSE: &str = "s3://lakehouse-tables";
 
 /// The local stack for one test, its state in a temporary directory; torn down on drop.
 struct Stack {
@@ -203,11 +212,7 @@ fn the_deployed_stack_runs_on_localstack() {
     // A Lambda crashes in the middle of a run: the gold builder cannot start (a broken
     // configuration), so the execution fails after the run's silver commits, its batch landed
     // and past the watermark. Nobody resumes it: the next scheduled execution must finish it.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let lake = Lake::open(LakeLocation::parse(LAKE_URI, S3Settings::from_env().unwrap()).unwrap())
         .unwrap();
     let open_runs = || runtime.block_on(ledger::open_runs(&lake)).unwrap();
@@ -280,19 +285,32 @@ fn the_deployed_stack_runs_on_localstack() {
             && silver["files_deleted"].as_u64().unwrap_or(0) > 0,
         "{maintained:#}"
     );
-    let (high_water, warehouse_uri) = runtime.block_on(async {
+    let (high_water, in_lake) = runtime.block_on(async {
         let wm = watermark::current(&lake)
             .await
             .unwrap()
             .expect("a watermark");
-        let warehouse = Warehouse::open(&lake).await.unwrap();
-        (wm.watermark.high_water, warehouse.location().to_owned())
+        (
+            wm.watermark.high_water,
+            lake.list(layout::WAREHOUSE).await.unwrap(),
+        )
     });
+    // The deployed stack keeps its tables in the REST catalog, none in the lake.
+    assert!(in_lake.is_empty(), "{in_lake:?}");
     let truth = SyntheticStore::new(source).unwrap().truth(high_water);
     assert!(
         truth.valid_orders.len() > 500,
         "{}",
         truth.valid_orders.len()
     );
-    check_with_pyiceberg(&warehouse_uri, &truth, &s3_env());
+    let catalog = [
+        (config::ENV_CATALOG_URI, CATALOG_URI.to_owned()),
+        (config::ENV_CATALOG_WAREHOUSE, CATALOG_WAREHOUSE.to_owned()),
+        (config::ENV_CATALOG_SIGV4, "s3tables".to_owned()),
+    ];
+    check_with_pyiceberg(
+        &lake.location().uri(layout::WAREHOUSE),
+        &truth,
+        &[s3_env(), catalog.to_vec()].concat(),
+    );
 }

@@ -9,4 +9,5 @@ mod e2e;
 mod harness;
 mod hostile;
 mod local_aws;
+mod rest_catalog;
 mod schedule;
