@@ -105,6 +105,10 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<()> {
     let done = maintain_lake(lake, &args.options(), &crate::pipeline::cli_lease()?).await?;
     print(&done.tables, args.dry_run);
     if !args.dry_run {
+        println!(
+            "lake state: {} old lease generations and the markers of {} closed runs deleted",
+            done.lease_generations_deleted, done.closed_run_markers_deleted
+        );
         println!("saved as {}/{}/maintenance.json", layout::RUNS, done.run_id);
     }
     Ok(())

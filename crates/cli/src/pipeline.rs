@@ -145,6 +145,12 @@ impl Pipeline {
             (transform, gold) = self.finish(extract.clone(), Some(&mut timings)).await?;
         }
         let report = self.report_of(&extract.run_id, gold.as_ref()).await?;
+        // The Lambdas' roles may not delete, and leave the lake's bookkeeping to the maintainer;
+        // the CLI has the rights and tidies after each round, so a lake that is never
+        // maintained keeps short listings.
+        lakehouse_tables::maintain::tidy_state(&self.lake)
+            .await
+            .context("tidying the lake's lease and ledger markers")?;
         Ok(Round {
             finished,
             extract,

@@ -6,7 +6,8 @@
 //! raw/increment/<YYYY-MM-DD>/<run_id>/...
 //! state/watermark/<seq>.json                         versioned; advanced by create-if-absent
 //! state/ledger/runs/<run_id>/{landed,silver,gold}.json  each run's progress (`ledger`)
-//! state/ledger/open/<run_id>.json                    a run landed and not yet through gold
+//! state/ledger/open/<run_id>.json                    a run landed ...
+//! state/ledger/closed/<run_id>.json                  ... and through gold (both pruned by maintenance)
 //! state/lease/<generation>.json                      who works on the lake (`lease`)
 //! runs/<run_id>/report.json                          the run report
 //! warehouse/lakehouse_db/<table>/                    Iceberg tables (file catalog)
@@ -19,6 +20,7 @@ pub const WATERMARK_PREFIX: &str = "state/watermark";
 pub const RUNS: &str = "runs";
 pub const LEDGER_RUNS: &str = "state/ledger/runs";
 pub const LEDGER_OPEN: &str = "state/ledger/open";
+pub const LEDGER_CLOSED: &str = "state/ledger/closed";
 pub const WAREHOUSE: &str = "warehouse";
 pub const NAMESPACE: &str = "lakehouse_db";
 
@@ -58,6 +60,10 @@ pub fn ledger_key(run_id: &RunId, step: &str) -> String {
 
 pub fn ledger_open_key(run_id: &RunId) -> String {
     format!("{LEDGER_OPEN}/{run_id}.json")
+}
+
+pub fn ledger_closed_key(run_id: &RunId) -> String {
+    format!("{LEDGER_CLOSED}/{run_id}.json")
 }
 
 pub fn report_key(run_id: &RunId) -> String {

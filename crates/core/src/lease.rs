@@ -4,8 +4,8 @@
 //! owner and when its claim expires. Taking, renewing and releasing the lease all write the next
 //! generation with create-if-absent, so of two writers that read the same generation only one
 //! succeeds: the compare-and-swap an `If-Match` on one object would give, on a local directory
-//! too. The writer then deletes the generations below its own, so the prefix holds one or two
-//! keys and reading the lease is one short listing.
+//! too. Writers never delete: the generations below the newest are removed by maintenance
+//! ([`prune`]), the one role allowed to delete, so the prefix stays a short listing.
 //!
 //! The lease guards work, not data: every table commit is a compare-and-swap of its own and
 //! every stage is exactly-once per run, so a run that lost its lease (it stalled past the
@@ -129,6 +129,28 @@ pub async fn current(lake: &Lake) -> Result<Option<(u64, Claim)>> {
     ))
 }
 
+/// Generations kept below the newest by [`prune`]: a reader that listed a few generations ago
+/// still finds what it listed, or lists again.
+const KEPT_GENERATIONS: u64 = 8;
+
+/// Deletes the lease's old generations (all but the newest few), returning how many. For
+/// maintenance, which holds the lease meanwhile and is the one role allowed to delete.
+pub async fn prune(lake: &Lake) -> Result<usize> {
+    let keys = lake.list(PREFIX).await?;
+    let Some(newest) = keys.iter().filter_map(|k| generation_of(k)).max() else {
+        return Ok(0);
+    };
+    let mut deleted = 0;
+    for old in keys
+        .iter()
+        .filter(|k| generation_of(k).is_some_and(|g| g + KEPT_GENERATIONS <= newest))
+    {
+        lake.delete(old).await?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
 /// A lease this process holds (until it expires, unless renewed).
 #[derive(Debug, Clone)]
 pub struct Lease {
@@ -190,7 +212,6 @@ impl Lease {
                         generation,
                         ttl: config.ttl,
                     };
-                    lease.forget_below(generation).await;
                     return Ok(lease);
                 }
                 // Somebody wrote that generation first: look again.
@@ -230,7 +251,6 @@ impl Lease {
         match self.lake.put_json_if_absent(&key(next), &claim).await {
             Ok(()) => {
                 self.generation = next;
-                self.forget_below(next).await;
                 Ok(())
             }
             Err(Error::Conflict(_)) => {
@@ -255,22 +275,6 @@ impl Lease {
                 }
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// Deletes the generations below `generation`; one left behind by a crash is deleted by
-    /// the next writer.
-    async fn forget_below(&self, generation: u64) {
-        let Ok(keys) = self.lake.list(PREFIX).await else {
-            return;
-        };
-        for old in keys
-            .iter()
-            .filter(|k| generation_of(k).is_some_and(|g| g < generation))
-        {
-            if let Err(e) = self.lake.delete(old).await {
-                debug!(key = old, error = %e, "could not delete an old lease generation");
-            }
         }
     }
 
@@ -405,11 +409,26 @@ mod tests {
         let again = Lease::acquire(&lake, "a", &quick(0)).await.unwrap();
         drop(first);
         again.release().await.unwrap();
-        let second = Lease::acquire(&lake, "b", &quick(0)).await.unwrap();
+        let mut second = Lease::acquire(&lake, "b", &quick(0)).await.unwrap();
         assert_eq!(current(&lake).await.unwrap().unwrap().1.owner, "b");
-        // Old generations are cleaned up: the prefix stays short.
-        assert!(lake.list(PREFIX).await.unwrap().len() <= 2);
-        drop(second);
+        // Writers leave the old generations; maintenance prunes them to the newest few, and the
+        // lease reads and renews as before.
+        for _ in 0..12 {
+            second.renew().await.unwrap();
+        }
+        let written = lake.list(PREFIX).await.unwrap().len();
+        assert!(written > KEPT_GENERATIONS as usize + 4, "{written}");
+        let pruned = prune(&lake).await.unwrap();
+        assert_eq!(pruned + KEPT_GENERATIONS as usize, written);
+        assert_eq!(
+            lake.list(PREFIX).await.unwrap().len(),
+            KEPT_GENERATIONS as usize
+        );
+        assert_eq!(current(&lake).await.unwrap().unwrap().1.owner, "b");
+        second.renew().await.unwrap();
+        assert!(Lease::acquire(&lake, "c", &quick(0)).await.is_err());
+        second.release().await.unwrap();
+        Lease::acquire(&lake, "c", &quick(0)).await.unwrap();
     }
 
     #[tokio::test]

@@ -2,8 +2,9 @@
 //!
 //! The watermark says what has *landed* in raw/; the ledger says what has been *processed*.
 //! A run is recorded when its batch has landed (`landed`, with an open marker), when its four
-//! silver commits are done (`silver`) and when its four gold commits are done (`gold`, which
-//! closes the marker). A run that died in between stays open, and the next run of the
+//! silver commits are done (`silver`) and when its four gold commits are done (`gold`, with a
+//! closed marker). The stages never delete: maintenance removes the markers of closed runs
+//! ([`prune_closed`]). A run that died in between stays open, and the next run of the
 //! pipeline, scheduled or not, finishes it before its own batch ([`open_runs`]): nobody has to
 //! remember `--resume`, and a batch is never stranded behind a watermark that moved past it.
 //!
@@ -46,16 +47,35 @@ pub async fn record_landed(lake: &Lake, landed: &ExtractOutput) -> Result<()> {
     Ok(())
 }
 
-/// Runs that landed a batch and are not through gold, oldest first. Markers of runs that did
-/// finish (a crash between the gold record and the marker's removal) are removed here.
+/// The run ids of the markers under `prefix`.
+async fn marked(lake: &Lake, prefix: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    Ok(lake
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter_map(|key| {
+            let id = key.rsplit('/').next()?.strip_suffix(".json")?.to_owned();
+            Some((id, key))
+        })
+        .collect())
+}
+
+/// Runs that landed a batch and are not through gold, oldest first: open markers without a
+/// closed one. A run that did finish without its closed marker (a crash between the gold
+/// record and the marker) gets it here.
 pub async fn open_runs(lake: &Lake) -> Result<Vec<ExtractOutput>> {
+    let closed = marked(lake, layout::LEDGER_CLOSED).await?;
     let mut open = Vec::new();
-    for key in lake.list(layout::LEDGER_OPEN).await? {
+    for (id, key) in marked(lake, layout::LEDGER_OPEN).await? {
+        if closed.contains_key(&id) {
+            continue;
+        }
         let Some(pointer) = lake.get_json::<ExtractOutput>(&key).await? else {
             continue;
         };
         if gold(lake, &pointer.run_id).await?.is_some() {
-            lake.delete(&key).await?;
+            lake.put_json(&layout::ledger_closed_key(&pointer.run_id), &pointer.run_id)
+                .await?;
             continue;
         }
         open.push(pointer);
@@ -98,7 +118,21 @@ pub async fn gold(lake: &Lake, run_id: &RunId) -> Result<Option<GoldOutput>> {
 pub async fn record_gold(lake: &Lake, done: &GoldOutput) -> Result<()> {
     lake.put_json(&layout::ledger_key(&done.run_id, GOLD), done)
         .await?;
-    lake.delete(&layout::ledger_open_key(&done.run_id)).await
+    lake.put_json(&layout::ledger_closed_key(&done.run_id), &done.run_id)
+        .await
+}
+
+/// Deletes the open and closed markers of closed runs (the open one first: a crash in between
+/// leaves a closed marker alone, which the next prune removes), returning how many runs. For
+/// maintenance, the one role allowed to delete; the runs' records stay.
+pub async fn prune_closed(lake: &Lake) -> Result<usize> {
+    let closed = marked(lake, layout::LEDGER_CLOSED).await?;
+    for (id, key) in &closed {
+        lake.delete(&format!("{}/{id}.json", layout::LEDGER_OPEN))
+            .await?;
+        lake.delete(key).await?;
+    }
+    Ok(closed.len())
 }
 
 #[cfg(test)]
@@ -164,15 +198,30 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_marker_left_by_a_crash_after_gold_is_cleaned_up() {
+    async fn a_run_through_gold_is_closed_even_after_a_crash_and_pruned_later() {
         let (_dir, lake) = temp_lake();
         let run = landed("20260101T000000Z-aaaaaa", 7);
+        let other = landed("20260102T000000Z-bbbbbb", 3);
         record_landed(&lake, &run).await.unwrap();
-        // The gold record is written, then the process dies before the marker goes.
+        record_landed(&lake, &other).await.unwrap();
+        // The gold record is written, then the process dies before the closed marker.
         lake.put_json(&layout::ledger_key(&run.run_id, GOLD), &gold_of(&run))
             .await
             .unwrap();
-        assert!(open_runs(&lake).await.unwrap().is_empty());
-        assert!(lake.list(layout::LEDGER_OPEN).await.unwrap().is_empty());
+        let open = open_runs(&lake).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].run_id, other.run_id);
+        assert_eq!(lake.list(layout::LEDGER_CLOSED).await.unwrap().len(), 1);
+        // Nothing was deleted; maintenance's prune removes the closed run's markers only.
+        assert_eq!(lake.list(layout::LEDGER_OPEN).await.unwrap().len(), 2);
+        assert_eq!(prune_closed(&lake).await.unwrap(), 1);
+        assert!(lake.list(layout::LEDGER_CLOSED).await.unwrap().is_empty());
+        let left = lake.list(layout::LEDGER_OPEN).await.unwrap();
+        assert_eq!(left, [layout::ledger_open_key(&other.run_id)]);
+        assert_eq!(open_runs(&lake).await.unwrap().len(), 1);
+        assert!(
+            gold(&lake, &run.run_id).await.unwrap().is_some(),
+            "records stay"
+        );
     }
 }

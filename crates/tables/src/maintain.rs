@@ -25,7 +25,7 @@ use iceberg_rust::{
     table::Table,
 };
 use lakehouse_core::{
-    layout,
+    Lake, layout,
     lease::{Lease, LeaseConfig},
     metrics::{Figured, Figures, Unit},
     runid::RunId,
@@ -90,6 +90,12 @@ pub struct Maintenance {
     pub run_id: RunId,
     pub dry_run: bool,
     pub tables: Vec<TableReport>,
+    /// The lake's bookkeeping the runs leave for maintenance to delete: old lease generations
+    /// and the markers of closed runs ([`tidy_state`]).
+    #[serde(default)]
+    pub lease_generations_deleted: usize,
+    #[serde(default)]
+    pub closed_run_markers_deleted: usize,
 }
 
 impl Figured for Maintenance {
@@ -116,17 +122,34 @@ pub async fn maintain_lake(
     let owner = format!("maintain-{run_id}");
     let held = Lease::acquire(lake, &owner, lease).await?.keep();
     let done = maintain(warehouse, &run_id, &RetryPolicy::default(), options).await;
+    let tidied = match (&done, options.dry_run) {
+        (Ok(_), false) => tidy_state(lake).await,
+        _ => Ok((0, 0)),
+    };
     held.finish(true).await?;
+    let (lease_generations_deleted, closed_run_markers_deleted) = tidied?;
     let maintenance = Maintenance {
         run_id,
         dry_run: options.dry_run,
         tables: done?,
+        lease_generations_deleted,
+        closed_run_markers_deleted,
     };
     if !options.dry_run {
         let key = format!("{}/{}/maintenance.json", layout::RUNS, maintenance.run_id);
         lake.put_json(&key, &maintenance).await?;
     }
     Ok(maintenance)
+}
+
+/// Deletes what the runs leave behind in the lake's state instead of deleting it themselves
+/// (their roles may not delete): old lease generations and the markers of closed runs. Returns
+/// how many of each.
+pub async fn tidy_state(lake: &Lake) -> Result<(usize, usize)> {
+    Ok((
+        lakehouse_core::lease::prune(lake).await?,
+        lakehouse_core::ledger::prune_closed(lake).await?,
+    ))
 }
 
 /// Maintains every table of the warehouse, one after another.

@@ -206,3 +206,146 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// What a [`Proxy`] does to the next request that matches.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Fault {
+    /// Answers 503 without passing the request on: it was not made.
+    FailBefore,
+    /// Passes the request on and answers 502: it was made, and the client cannot know.
+    LoseAnswer,
+}
+
+/// A request as a [`Proxy`] saw it, with the label it was given meanwhile (who sent it).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Seen {
+    pub label: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// `x-amz-copy-source`: the object a copy reads.
+    pub copy_source: Option<String>,
+    /// The keys a bulk delete (`POST ?delete`) names.
+    pub deleted_keys: Vec<String>,
+}
+
+/// An HTTP proxy on loopback in front of a server (SeaweedFS's S3 or its catalog): it records
+/// every request and can fail chosen ones. SigV4 signatures cover the host the client
+/// addressed, so requests are passed on with their `host` header unchanged.
+pub struct Proxy {
+    upstream: String,
+    http: reqwest::Client,
+    label: std::sync::Mutex<String>,
+    seen: std::sync::Mutex<Vec<Seen>>,
+    /// (method, path suffix, fault) for the next matching request.
+    fault: std::sync::Mutex<Option<(String, String, Fault)>>,
+    pub faults: std::sync::atomic::AtomicUsize,
+}
+
+impl Proxy {
+    /// Starts a proxy of `upstream` on the current runtime; returns it and its URL.
+    pub async fn start(upstream: &str) -> (std::sync::Arc<Proxy>, String) {
+        let proxy = std::sync::Arc::new(Proxy {
+            upstream: upstream.to_owned(),
+            http: reqwest::Client::new(),
+            label: Default::default(),
+            seen: Default::default(),
+            fault: Default::default(),
+            faults: Default::default(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state(proxy.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (proxy, url)
+    }
+
+    /// Requests from now on are recorded under `label`.
+    pub fn label(&self, label: &str) {
+        *self.label.lock().unwrap() = label.to_owned();
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The next request with `method` whose path ends with `suffix` gets `fault`.
+    pub fn fail_next(&self, method: &str, suffix: &str, fault: Fault) {
+        *self.fault.lock().unwrap() = Some((method.to_owned(), suffix.to_owned(), fault));
+    }
+}
+
+async fn forward(
+    axum::extract::State(proxy): axum::extract::State<std::sync::Arc<Proxy>>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let deleted_keys = if parts.uri.query() == Some("delete") {
+        String::from_utf8_lossy(&body)
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    proxy.seen.lock().unwrap().push(Seen {
+        label: proxy.label.lock().unwrap().clone(),
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        copy_source: parts
+            .headers
+            .get("x-amz-copy-source")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        deleted_keys,
+    });
+    let fault = {
+        let mut armed = proxy.fault.lock().unwrap();
+        match armed.as_ref() {
+            Some((method, suffix, fault))
+                if parts.method.as_str() == method
+                    && parts.uri.path().ends_with(suffix.as_str()) =>
+            {
+                let fault = *fault;
+                *armed = None;
+                Some(fault)
+            }
+            _ => None,
+        }
+    };
+    if fault.is_some() {
+        proxy
+            .faults
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    if fault == Some(Fault::FailBefore) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "").into_response();
+    }
+    let mut upstream = proxy.http.request(
+        parts.method,
+        format!("{}{}", proxy.upstream, parts.uri.path_and_query().unwrap()),
+    );
+    for (name, value) in &parts.headers {
+        upstream = upstream.header(name, value);
+    }
+    let answer = upstream.body(body).send().await.unwrap();
+    if fault == Some(Fault::LoseAnswer) {
+        return (axum::http::StatusCode::BAD_GATEWAY, "").into_response();
+    }
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let mut response = (status, answer.bytes().await.unwrap()).into_response();
+    // Its own headers too: ETags, and a HEAD's content-length (the object's size).
+    for (name, value) in &headers {
+        if name != "transfer-encoding" && name != "connection" {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}

@@ -9,5 +9,6 @@ mod e2e;
 mod harness;
 mod hostile;
 mod local_aws;
+mod policies;
 mod rest_catalog;
 mod schedule;

@@ -3,10 +3,7 @@
 //! a refused load is an error and not a missing table, a commit whose answer is lost is found
 //! rather than made twice, and signing keys are read on every call, so rotated keys are used.
 
-use std::sync::{
-    Arc, Mutex,
-    atomic::{AtomicUsize, Ordering},
-};
+use std::sync::{Arc, Mutex, atomic::Ordering};
 
 use iceberg_rust::catalog::{Catalog, namespace::Namespace};
 use lakehouse_core::{
@@ -26,7 +23,7 @@ use lakehouse_tables::{
 use object_store::{CredentialProvider, aws::AwsCredential};
 use polars::prelude::*;
 
-use crate::harness::{self, S3Server, runtime};
+use crate::harness::{self, Fault, Proxy, S3Server, runtime};
 
 fn settings(server: &S3Server, uri: &str, secret: &str) -> RestCatalogSettings {
     RestCatalogSettings {
@@ -215,59 +212,6 @@ fn a_refused_load_is_an_error_and_not_a_missing_table() {
     });
 }
 
-/// What a proxy in front of the catalog does to the next commit of `fact_sales`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Fault {
-    None,
-    /// Answers 503 without passing the commit on: it was not made.
-    FailBefore,
-    /// Passes the commit on and answers 502: it was made, and the writer cannot know.
-    LoseAnswer,
-}
-
-struct Proxy {
-    upstream: String,
-    http: reqwest::Client,
-    next_commit: Mutex<Fault>,
-    faults: AtomicUsize,
-}
-
-async fn forward(
-    axum::extract::State(proxy): axum::extract::State<Arc<Proxy>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    let commit = parts.method == axum::http::Method::POST
-        && parts.uri.path().ends_with("/tables/fact_sales");
-    let fault = if commit {
-        std::mem::replace(&mut *proxy.next_commit.lock().unwrap(), Fault::None)
-    } else {
-        Fault::None
-    };
-    if fault != Fault::None {
-        proxy.faults.fetch_add(1, Ordering::SeqCst);
-    }
-    if fault == Fault::FailBefore {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "").into_response();
-    }
-    // The signature covers the host the client addressed: pass it on unchanged.
-    let mut upstream = proxy.http.request(
-        parts.method,
-        format!("{}{}", proxy.upstream, parts.uri.path_and_query().unwrap()),
-    );
-    for (name, value) in &parts.headers {
-        upstream = upstream.header(name, value);
-    }
-    let answer = upstream.body(body).send().await.unwrap();
-    if fault == Fault::LoseAnswer {
-        return (axum::http::StatusCode::BAD_GATEWAY, "").into_response();
-    }
-    let status = answer.status();
-    (status, answer.bytes().await.unwrap()).into_response()
-}
-
 /// A commit answered with a 5xx may or may not have been made. The commit loop's next attempt
 /// reloads the table and looks for the run's snapshot: one that was made is found (and not
 /// made twice), one that was not is made.
@@ -275,18 +219,7 @@ async fn forward(
 fn a_commit_whose_outcome_is_unknown_is_made_exactly_once() {
     let server = harness::start_s3_with_catalog("lake");
     runtime().block_on(async {
-        let proxy = Arc::new(Proxy {
-            upstream: server.catalog.clone(),
-            http: reqwest::Client::new(),
-            next_commit: Mutex::new(Fault::None),
-            faults: AtomicUsize::new(0),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let uri = format!("http://{}", listener.local_addr().unwrap());
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state(proxy.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let (proxy, uri) = Proxy::start(&server.catalog).await;
         let warehouse = warehouse_at(&server, &uri).await;
         let policy = RetryPolicy {
             first_backoff: std::time::Duration::from_millis(10),
@@ -298,7 +231,7 @@ fn a_commit_whose_outcome_is_unknown_is_made_exactly_once() {
             .into_iter()
             .enumerate()
         {
-            *proxy.next_commit.lock().unwrap() = fault;
+            proxy.fail_next("POST", "/tables/fact_sales", fault);
             let days: Vec<i32> = (0..3).map(|d| 20_454 + 10 * n as i32 + d).collect();
             let commit = append(&days)
                 .apply(&warehouse, &run(n as u32), &policy)
