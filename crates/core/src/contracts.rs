@@ -185,6 +185,10 @@ pub struct TransformOutput {
     pub tables: Vec<TableCommit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseHolder>,
+    /// The ledger's record of an earlier invocation, returned again: its figures were counted
+    /// when it was made, so this one reports none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 /// Output of the gold stage.
@@ -193,6 +197,9 @@ pub struct GoldOutput {
     pub run_id: RunId,
     pub tables: Vec<TableCommit>,
     pub report_key: String,
+    /// As [`TransformOutput::replayed`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed: bool,
 }
 
 #[cfg(test)]

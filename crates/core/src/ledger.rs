@@ -104,6 +104,7 @@ pub async fn silver(lake: &Lake, run_id: &RunId) -> Result<Option<TransformOutpu
 pub async fn record_silver(lake: &Lake, done: &TransformOutput) -> Result<()> {
     let done = TransformOutput {
         lease: None,
+        replayed: false,
         ..done.clone()
     };
     lake.put_json(&layout::ledger_key(&done.run_id, SILVER), &done)
@@ -168,6 +169,7 @@ mod tests {
             run_id: run.run_id.clone(),
             tables: Vec::new(),
             report_key: layout::report_key(&run.run_id),
+            replayed: false,
         }
     }
 

@@ -139,6 +139,9 @@ impl Figured for ExtractOutput {
 
 impl Figured for TransformOutput {
     fn figures(&self, stage: &'static str) -> Figures {
+        if self.replayed {
+            return Figures::new(stage, &self.run_id).count("Replayed", 1);
+        }
         let share = if self.rows_in == 0 {
             0.0
         } else {
@@ -152,13 +155,17 @@ impl Figured for TransformOutput {
         for (reason, n) in &self.quarantined_by_reason {
             figures = figures.count(format!("Quarantined_{reason}"), *n);
         }
-        with_commits(figures, &self.tables)
+        with_commits(figures.count("Replayed", 0), &self.tables)
     }
 }
 
 impl Figured for GoldOutput {
     fn figures(&self, stage: &'static str) -> Figures {
-        with_commits(Figures::new(stage, &self.run_id), &self.tables)
+        let figures = Figures::new(stage, &self.run_id).count("Replayed", u64::from(self.replayed));
+        if self.replayed {
+            return figures;
+        }
+        with_commits(figures, &self.tables)
     }
 }
 
@@ -274,6 +281,7 @@ mod tests {
             touched_dates: Vec::new(),
             tables,
             lease: None,
+            replayed: false,
         }
     }
 
@@ -344,5 +352,50 @@ mod tests {
             (&line["RecordsLanded"], &line["PartsLanded"]),
             (&500.0.into(), &2.0.into())
         );
+    }
+
+    /// A step the ledger had done, returned again (a retried invocation, a stranded run
+    /// finished): its figures were counted the first time, and counting them again would move
+    /// the alarms.
+    #[test]
+    fn a_replayed_step_reports_that_it_was_replayed_and_counts_nothing_again() {
+        let commit = TableCommit {
+            rows_written: 190,
+            files_added: 3,
+            attempts: 1,
+            ..TableCommit::nothing("orders_transformed")
+        };
+        let made = transformed(
+            200,
+            BTreeMap::from([("invalid_amount".into(), 10)]),
+            vec![commit],
+        );
+        let line = made.figures("transformer").to_emf(Utc::now());
+        assert_eq!(
+            (&line["RecordsIn"], &line["Replayed"]),
+            (&200.0.into(), &0.0.into())
+        );
+        let again = TransformOutput {
+            replayed: true,
+            ..made.clone()
+        };
+        let line = again.figures("transformer").to_emf(Utc::now());
+        check_valid(&line);
+        assert_eq!(line["Replayed"], 1.0);
+        for counted in ["RecordsIn", "Quarantined", "QuarantineShare", "RowsWritten"] {
+            assert!(
+                line.get(counted).is_none(),
+                "{counted} counted again: {line}"
+            );
+        }
+        let gold = GoldOutput {
+            run_id: made.run_id.clone(),
+            tables: made.tables.clone(),
+            report_key: "runs/x/report.json".into(),
+            replayed: true,
+        };
+        let line = gold.figures("gold-builder").to_emf(Utc::now());
+        assert_eq!(line["Replayed"], 1.0);
+        assert!(line.get("RowsWritten").is_none(), "{line}");
     }
 }

@@ -32,6 +32,7 @@ pub async fn run(input: TransformOutput, deps: &Deps) -> Result<GoldOutput> {
         match ledger::gold(&deps.lake, &input.run_id).await? {
             Some(mut recorded) => {
                 TableCommit::mark_replayed(&mut recorded.tables);
+                recorded.replayed = true;
                 Ok(recorded)
             }
             None => build(&input, deps).await,
@@ -72,6 +73,7 @@ async fn build(input: &TransformOutput, deps: &Deps) -> Result<GoldOutput> {
         report_key: layout::report_key(&run_id),
         run_id,
         tables,
+        replayed: false,
     };
     ledger::record_gold(&deps.lake, &out).await?;
     Ok(out)

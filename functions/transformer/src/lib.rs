@@ -249,6 +249,7 @@ pub async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput> {
         let mut out = match ledger::silver(&deps.tables.lake, &input.run_id).await? {
             Some(mut recorded) => {
                 TableCommit::mark_replayed(&mut recorded.tables);
+                recorded.replayed = true;
                 recorded
             }
             None => transform(&input, deps).await?,
@@ -318,6 +319,7 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
         touched_dates: days.iter().map(|d| dates::from_days(*d)).collect(),
         tables,
         lease: None,
+        replayed: false,
     };
     report::save_stage(
         lake,
