@@ -143,13 +143,16 @@ fn open_lake(location: &str, catalog: &CatalogArgs, create: bool) -> Result<Lake
         );
     }
     let location = LakeLocation::parse(location, S3Settings::from_env()?)?;
-    let catalog = CatalogSettings::from_parts(
+    Ok(Lake::open(location)?.with_catalog(catalog_settings(catalog)?))
+}
+
+fn catalog_settings(catalog: &CatalogArgs) -> Result<CatalogSettings> {
+    Ok(CatalogSettings::from_parts(
         catalog.catalog_uri.clone(),
         catalog.catalog_warehouse.clone(),
         catalog.catalog_sigv4.clone(),
         S3Settings::from_env()?,
-    )?;
-    Ok(Lake::open(location)?.with_catalog(catalog))
+    )?)
 }
 
 async fn run(lake: Lake, args: RunArgs) -> Result<()> {
@@ -283,7 +286,7 @@ async fn cli_main() -> Result<()> {
             inspect::report(&lake, run_id.map(|r| RunId::parse(&r)).transpose()?).await
         }
         Command::Bench(args) => bench::run(args).await,
-        Command::Soak(args) => soak::run(args).await,
+        Command::Soak(args) => soak::run(args, catalog_settings(&cli.catalog)?).await,
         Command::Catalog(CatalogCommand::Migrate) => {
             let lake = open_lake(&cli.lake, &cli.catalog, false)?;
             catalog::print(&catalog::migrate(&lake, &pipeline::cli_lease()?).await?);

@@ -7,7 +7,13 @@ use std::{collections::BTreeMap, time::Instant};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::Args;
-use lakehouse_core::{Lake, config::S3Settings, contracts::Mode, store::LakeLocation, watermark};
+use lakehouse_core::{
+    Lake,
+    config::{CatalogSettings, S3Settings},
+    contracts::Mode,
+    store::LakeLocation,
+    watermark,
+};
 
 use lakehouse_tables::{
     Warehouse,
@@ -241,8 +247,8 @@ pub async fn soak(
     Ok(checkpoints)
 }
 
-/// `lakehouse soak`.
-pub async fn run(args: SoakArgs) -> Result<()> {
+/// `lakehouse soak`, with the tables in `catalog` (the global `--catalog-*` flags).
+pub async fn run(args: SoakArgs, catalog: CatalogSettings) -> Result<()> {
     if args.round_hours.is_nan() || args.round_hours <= 0.0 {
         anyhow::bail!("--round-hours must be positive");
     }
@@ -251,7 +257,8 @@ pub async fn run(args: SoakArgs) -> Result<()> {
         Some(l) => l.clone(),
         None => tmp.path().to_string_lossy().into_owned(),
     };
-    let lake = Lake::open(LakeLocation::parse(&location, S3Settings::from_env()?)?)?;
+    let lake =
+        Lake::open(LakeLocation::parse(&location, S3Settings::from_env()?)?)?.with_catalog(catalog);
     let config = source::settings(&lake, args.source.config(), args.source.given()).await?;
     let local = LocalSource::start(config.clone(), config.day0_end()).await?;
     let mut pipeline = Pipeline::new(lake, &local.url, true).await?;
