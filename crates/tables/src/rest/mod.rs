@@ -51,6 +51,9 @@ pub struct RestCatalog {
     client: RestClient,
     /// Builds the store of a table's bucket (its location's), with the lake's S3 settings.
     store: ObjectStoreBuilder,
+    /// The stores built, by bucket: every load of a table would otherwise build a client (and
+    /// a connection pool) of its own.
+    stores: std::sync::Mutex<HashMap<String, Arc<dyn object_store::ObjectStore>>>,
     /// The warehouse as the server names it (e.g. `s3://table-bucket`), if it says.
     warehouse: Option<String>,
 }
@@ -79,6 +82,7 @@ impl RestCatalog {
         Ok(RestCatalog {
             client,
             store: ObjectStoreBuilder::S3(Box::new(settings.s3.s3_builder(""))),
+            stores: Default::default(),
             warehouse,
         })
     }
@@ -113,8 +117,23 @@ impl RestCatalog {
             serde_json::from_value(loaded.get("metadata").cloned().ok_or_else(|| {
                 IcebergError::InvalidFormat("LoadTable answer without metadata".into())
             })?)?;
-        let store = self.store.build(Bucket::from_path(&metadata.location)?)?;
+        let store = self.store_of(&metadata.location)?;
         Table::new(identifier, self, store, metadata).await
+    }
+
+    fn store_of(&self, location: &str) -> Result<Arc<dyn object_store::ObjectStore>, IcebergError> {
+        let bucket = Bucket::from_path(location)?;
+        let name = bucket.to_string();
+        let mut stores = self
+            .stores
+            .lock()
+            .map_err(|_| IcebergError::InvalidFormat("a poisoned store cache".into()))?;
+        if let Some(store) = stores.get(&name) {
+            return Ok(store.clone());
+        }
+        let store = self.store.build(bucket)?;
+        stores.insert(name, store.clone());
+        Ok(store)
     }
 
     /// A field of the JSON the catalog answers a GET of `segments` with (default if absent).
