@@ -106,8 +106,11 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<()> {
     print(&done.tables, args.dry_run);
     if !args.dry_run {
         println!(
-            "lake state: {} old lease generations and the markers of {} closed runs deleted",
-            done.lease_generations_deleted, done.closed_run_markers_deleted
+            "lake state: {} old lease generations, the markers of {} closed runs and {} staging \
+             files of killed writers deleted",
+            done.lease_generations_deleted,
+            done.closed_run_markers_deleted,
+            done.staging_files_deleted
         );
         println!("saved as {}/{}/maintenance.json", layout::RUNS, done.run_id);
     }

@@ -29,6 +29,7 @@ use lakehouse_core::{
     lease::{Lease, LeaseConfig},
     metrics::{Figured, Figures, Unit},
     runid::RunId,
+    store::LakeLocation,
 };
 use object_store::{ObjectStoreExt, path::Path};
 use serde::{Deserialize, Serialize};
@@ -96,6 +97,9 @@ pub struct Maintenance {
     pub lease_generations_deleted: usize,
     #[serde(default)]
     pub closed_run_markers_deleted: usize,
+    /// Staging files a killed writer left in a local lake (`durable::remove_stale_staging`).
+    #[serde(default)]
+    pub staging_files_deleted: usize,
 }
 
 impl Figured for Maintenance {
@@ -126,14 +130,24 @@ pub async fn maintain_lake(
         (Ok(_), false) => tidy_state(lake).await,
         _ => Ok((0, 0)),
     };
+    let staging = match (lake.location(), options.dry_run) {
+        (LakeLocation::Local(root), false) => {
+            let before = (Utc::now() - options.margin).into();
+            lakehouse_core::durable::remove_stale_staging(root, before)
+                .map_err(|e| lakehouse_core::Error::Config(format!("lake {}: {e}", root.display())))
+        }
+        _ => Ok(0),
+    };
     held.finish(true).await?;
     let (lease_generations_deleted, closed_run_markers_deleted) = tidied?;
+    let staging_files_deleted = staging?;
     let maintenance = Maintenance {
         run_id,
         dry_run: options.dry_run,
         tables: done?,
         lease_generations_deleted,
         closed_run_markers_deleted,
+        staging_files_deleted,
     };
     if !options.dry_run {
         let key = format!("{}/{}/maintenance.json", layout::RUNS, maintenance.run_id);
