@@ -9,7 +9,6 @@ use std::{
 
 use anyhow::{Context, Result};
 use clap::Args;
-use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use lakehouse_core::{Lake, config::S3Settings, contracts::Mode, store::LakeLocation, watermark};
 use serde::Serialize;
 
@@ -167,8 +166,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         incremental_share_of_full: incr_total / full_total,
     };
 
-    let mut grid = Grid::new();
-    grid.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+    let mut grid = crate::inspect::grid(&[
         "stage (day 0)",
         "seconds",
         "CPU s",

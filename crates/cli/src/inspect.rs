@@ -5,7 +5,7 @@ use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use lakehouse_core::{Lake, layout, report::RunReport, runid::RunId};
 use lakehouse_tables::{
     Warehouse,
-    live::{RUN_ID_KEY, live_files},
+    live::{RUN_ID_KEY, live_files, snapshot_stamp},
     schemas::ALL,
 };
 use polars::{prelude::*, sql::SQLContext};
@@ -98,10 +98,7 @@ pub async fn tables(warehouse: &Warehouse) -> Result<()> {
         any = true;
         let files = live_files(&table, None).await?;
         let metadata = table.metadata();
-        let last_run = metadata
-            .current_snapshot(None)?
-            .and_then(|s| s.summary().other.get(RUN_ID_KEY).cloned())
-            .unwrap_or_else(|| "-".into());
+        let last_run = snapshot_stamp(&table, RUN_ID_KEY)?.unwrap_or_else(|| "-".into());
         g.add_row(vec![
             format!("{}.{}", layout::NAMESPACE, def.name),
             files.iter().map(|f| f.records).sum::<i64>().to_string(),

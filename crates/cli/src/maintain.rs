@@ -4,7 +4,6 @@
 use anyhow::{Context, Result, bail};
 use chrono::Duration;
 use clap::Args;
-use comfy_table::{Table as Grid, presets::UTF8_FULL_CONDENSED};
 use lakehouse_core::{Lake, layout, lease::LeaseConfig};
 use lakehouse_tables::{
     Warehouse,
@@ -71,8 +70,7 @@ pub async fn maintain_lake(
 }
 
 pub fn print(reports: &[TableReport], dry_run: bool) {
-    let mut grid = Grid::new();
-    grid.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+    let mut grid = crate::inspect::grid(&[
         "table",
         "snapshots expired",
         "kept",

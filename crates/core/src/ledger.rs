@@ -129,7 +129,7 @@ pub async fn record_gold(lake: &Lake, done: &GoldOutput) -> Result<()> {
 pub async fn prune_closed(lake: &Lake) -> Result<usize> {
     let closed = marked(lake, layout::LEDGER_CLOSED).await?;
     for (id, key) in &closed {
-        lake.delete(&format!("{}/{id}.json", layout::LEDGER_OPEN))
+        lake.delete(&layout::ledger_open_key(&RunId::parse(id)?))
             .await?;
         lake.delete(key).await?;
     }

@@ -127,20 +127,11 @@ pub async fn maintain_lake(
     let held = Lease::acquire(lake, &owner, lease).await?.keep();
     let done = maintain(warehouse, &run_id, &RetryPolicy::default(), options).await;
     let tidied = match (&done, options.dry_run) {
-        (Ok(_), false) => tidy_state(lake).await,
-        _ => Ok((0, 0)),
-    };
-    let staging = match (lake.location(), options.dry_run) {
-        (LakeLocation::Local(root), false) => {
-            let before = (Utc::now() - options.margin).into();
-            lakehouse_core::durable::remove_stale_staging(root, before)
-                .map_err(|e| lakehouse_core::Error::Config(format!("lake {}: {e}", root.display())))
-        }
-        _ => Ok(0),
+        (Ok(_), false) => tidy_lake(lake, options.margin).await,
+        _ => Ok((0, 0, 0)),
     };
     held.finish(true).await?;
-    let (lease_generations_deleted, closed_run_markers_deleted) = tidied?;
-    let staging_files_deleted = staging?;
+    let (lease_generations_deleted, closed_run_markers_deleted, staging_files_deleted) = tidied?;
     let maintenance = Maintenance {
         run_id,
         dry_run: options.dry_run,
@@ -164,6 +155,22 @@ pub async fn tidy_state(lake: &Lake) -> Result<(usize, usize)> {
         lakehouse_core::lease::prune(lake).await?,
         lakehouse_core::ledger::prune_closed(lake).await?,
     ))
+}
+
+/// [`tidy_state`], and on a local lake the staging files of killed writers older than
+/// `margin` (`durable::remove_stale_staging`): how many of each.
+async fn tidy_lake(lake: &Lake, margin: Duration) -> Result<(usize, usize, usize)> {
+    let (generations, markers) = tidy_state(lake).await?;
+    let staging = match lake.location() {
+        LakeLocation::Local(root) => {
+            let before = (Utc::now() - margin).into();
+            lakehouse_core::durable::remove_stale_staging(root, before).map_err(|e| {
+                lakehouse_core::Error::Config(format!("lake {}: {e}", root.display()))
+            })?
+        }
+        LakeLocation::S3 { .. } => 0,
+    };
+    Ok((generations, markers, staging))
 }
 
 /// Maintains every table of the warehouse, one after another.

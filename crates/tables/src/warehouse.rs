@@ -28,10 +28,6 @@ pub struct Warehouse {
     lake: Lake,
     /// Whether the warehouse is a local directory (its commits are made durable by us).
     local: bool,
-    /// Whether the tables are in the file catalog, whose version hints we keep.
-    file_catalog: bool,
-    /// The catalog, as `lakehouse tables` names it.
-    description: String,
 }
 
 impl Warehouse {
@@ -47,14 +43,9 @@ impl Warehouse {
             .to_owned();
         Ok(Warehouse {
             catalog: Arc::new(catalog),
-            description: format!(
-                "REST catalog {} (warehouse {})",
-                settings.uri, settings.warehouse
-            ),
             location,
             lake: lake.clone(),
             local: false,
-            file_catalog: false,
         })
     }
 
@@ -76,8 +67,6 @@ impl Warehouse {
         Ok(Warehouse {
             catalog: Arc::new(catalog),
             local: matches!(lake.location(), LakeLocation::Local(_)),
-            file_catalog: true,
-            description: format!("file catalog at {location}"),
             location,
             lake: lake.clone(),
         })
@@ -89,8 +78,13 @@ impl Warehouse {
     }
 
     /// Which catalog the tables are in, and where.
-    pub fn describe(&self) -> &str {
-        &self.description
+    pub fn describe(&self) -> String {
+        match self.lake.catalog() {
+            CatalogSettings::File => format!("file catalog at {}", self.location),
+            CatalogSettings::Rest(rest) => {
+                format!("REST catalog {} (warehouse {})", rest.uri, rest.warehouse)
+            }
+        }
     }
 
     pub(crate) fn lake(&self) -> &Lake {
@@ -285,7 +279,7 @@ impl Warehouse {
     /// first attempt, so the next run that opens the table repairs it. Failures are retried a
     /// few times, then left for the next commit (the table itself is sound either way).
     pub async fn repair_hint(&self, table: &Table) {
-        if !self.file_catalog {
+        if !matches!(self.lake.catalog(), CatalogSettings::File) {
             // A REST catalog keeps its own pointer to the current metadata.
             return;
         }

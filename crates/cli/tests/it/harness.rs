@@ -198,6 +198,19 @@ pub fn python(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
         .expect("running python")
 }
 
+/// A lake's S3 settings for the test server reached at `endpoint` (the server, or a proxy of
+/// it), with its keys (`secret` may be a wrong one).
+pub fn s3_settings(endpoint: &str, secret: &str) -> config::S3Settings {
+    config::S3Settings {
+        endpoint: Some(endpoint.to_owned()),
+        region: Some("us-east-1".into()),
+        credentials: Some(config::LakeCredentials {
+            access_key_id: ACCESS_KEY.into(),
+            secret_access_key: secret.into(),
+        }),
+    }
+}
+
 /// The runtime a test that sets its environment first builds afterwards.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

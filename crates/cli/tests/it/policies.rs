@@ -7,7 +7,6 @@
 use lakehouse_cli::source::LocalSource;
 use lakehouse_core::{
     Lake,
-    config::{LakeCredentials, S3Settings},
     contracts::{ExtractInput, LeaseHolder, Mode},
     lease::LeaseConfig,
     store::LakeLocation,
@@ -20,14 +19,7 @@ fn every_s3_request_of_a_stage_is_allowed_by_its_policy_and_no_more() {
     let server = harness::start_s3("lake");
     let seen = runtime().block_on(async {
         let (proxy, endpoint) = Proxy::start(&server.endpoint).await;
-        let settings = S3Settings {
-            endpoint: Some(endpoint),
-            region: Some("us-east-1".into()),
-            credentials: Some(LakeCredentials {
-                access_key_id: harness::ACCESS_KEY.into(),
-                secret_access_key: harness::SECRET_KEY.into(),
-            }),
-        };
+        let settings = harness::s3_settings(&endpoint, harness::SECRET_KEY);
         // The lake where the stack keeps it: under `lake/` in its bucket.
         let lake = Lake::open(LakeLocation::parse("s3://lake/lake", settings).unwrap()).unwrap();
         let config = mock_api::StoreConfig {

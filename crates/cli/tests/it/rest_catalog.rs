@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, atomic::Ordering};
 use iceberg_rust::catalog::{Catalog, namespace::Namespace};
 use lakehouse_core::{
     Lake,
-    config::{CatalogSettings, LakeCredentials, RestCatalogSettings, S3Settings},
+    config::{CatalogSettings, RestCatalogSettings},
     runid::RunId,
     store::LakeLocation,
 };
@@ -30,14 +30,7 @@ fn settings(server: &S3Server, uri: &str, secret: &str) -> RestCatalogSettings {
         uri: uri.to_owned(),
         warehouse: format!("s3://{}", harness::TABLE_BUCKET),
         signing_name: Some("s3tables".into()),
-        s3: S3Settings {
-            endpoint: Some(server.endpoint.clone()),
-            region: Some("us-east-1".into()),
-            credentials: Some(LakeCredentials {
-                access_key_id: harness::ACCESS_KEY.into(),
-                secret_access_key: secret.into(),
-            }),
-        },
+        s3: harness::s3_settings(&server.endpoint, secret),
     }
 }
 
