@@ -1,7 +1,7 @@
 //! lakehouse-core: what every stage shares and nothing heavy.
 //!
 //! The step contracts (the small JSON pointers that travel between stages and through Step
-//! Functions), typed configuration read once from the environment, the lake's object storage
+//! Functions), the source record contract ([`record`]: fields, statuses, quarantine reasons), typed configuration read once from the environment, the lake's object storage
 //! (a local directory or any S3-compatible endpoint) and the key layout inside it, and the run
 //! report. No polars, no iceberg: the source API and the extractor link only this.
 
@@ -15,6 +15,7 @@ pub mod layout;
 pub mod lease;
 pub mod ledger;
 pub mod metrics;
+pub mod record;
 pub mod report;
 pub mod runid;
 pub mod sigv4;

@@ -380,4 +380,45 @@ mod tests {
         assert!(QUARANTINE.unbounded().is_empty());
         assert!(DIM_DATES.unbounded().is_empty());
     }
+
+    /// The silver orders hold every source field with the type and the requiredness the record
+    /// contract gives it; the quarantine holds every source field as optional text; the
+    /// entity tables' source columns have the orders' types.
+    #[test]
+    fn the_tables_hold_the_source_fields_as_the_record_contract_types_them() {
+        use lakehouse_core::record::{FIELDS, FieldType};
+
+        let column = |def: &TableDef, name: &str| {
+            def.columns
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, col, required)| (*col, *required))
+        };
+        for field in FIELDS {
+            let col = match field.ty {
+                FieldType::Text => Col::Str,
+                FieldType::Integer => Col::Long,
+                FieldType::Decimal => Col::Double,
+                FieldType::Date => Col::Date,
+                FieldType::Timestamp => Col::Timestamptz,
+            };
+            assert_eq!(
+                column(&ORDERS, field.name),
+                Some((col, field.required)),
+                "orders_transformed.{}",
+                field.name
+            );
+            assert_eq!(
+                column(&QUARANTINE, field.name),
+                Some((Col::Str, false)),
+                "orders_quarantine.{}",
+                field.name
+            );
+            for def in [CUSTOMERS, PRODUCTS, FACT_SALES] {
+                if let Some((got, _)) = column(&def, field.name) {
+                    assert_eq!(got, col, "{}.{}", def.name, field.name);
+                }
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The OpenAPI description of the source API and a small docs page that needs no CDN.
 
-use serde_json::{Value, json};
+use lakehouse_core::record::{FIELDS, FieldType, STATUSES};
+use serde_json::{Map, Value, json};
 
 use crate::http::{DEFAULT_LIMIT, MAX_LIMIT};
 
@@ -36,19 +37,38 @@ pub fn document() -> Value {
                 "count": {"type": "integer"},
                 "next_cursor": {"type": "string", "nullable": true},
                 "until": {"type": "string", "format": "date-time"}}},
-            "Order": {"type": "object", "description": "an order line; bad records may hold null keys, text in numeric fields or unparseable dates",
-                "properties": {
-                "order_id": {"type": "string", "nullable": true}, "customer_id": {"type": "string", "nullable": true},
-                "customer_name": {"type": "string"}, "customer_email": {"type": "string"},
-                "customer_country": {"type": "string"}, "customer_segment": {"type": "string"},
-                "product_id": {"type": "string", "nullable": true}, "product_name": {"type": "string"},
-                "product_category": {"type": "string"}, "quantity": {"type": "integer"},
-                "unit_price": {"type": "number"}, "amount": {"type": "number"}, "currency": {"type": "string"},
-                "status": {"type": "string", "enum": ["placed", "shipped", "delivered", "cancelled", "returned"]},
-                "order_date": {"type": "string", "format": "date"}, "updated_at": {"type": "string", "format": "date-time"}}},
+            "Order": order(),
             "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}}}
         }}
     })
+}
+
+/// The schema of one record, made from the record contract (`lakehouse_core::record`).
+fn order() -> Value {
+    let properties: Map<String, Value> = FIELDS
+        .iter()
+        .map(|field| {
+            let mut schema = match field.ty {
+                FieldType::Text => json!({"type": "string"}),
+                FieldType::Integer => json!({"type": "integer", "format": "int64"}),
+                FieldType::Decimal => json!({"type": "number", "format": "double"}),
+                FieldType::Date => json!({"type": "string", "format": "date"}),
+                FieldType::Timestamp => json!({"type": "string", "format": "date-time"}),
+            };
+            if field.name == "status" {
+                schema["enum"] = json!(STATUSES);
+            }
+            (field.name.to_owned(), schema)
+        })
+        .collect();
+    let required: Vec<&str> = FIELDS
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.name)
+        .collect();
+    json!({"type": "object",
+        "description": "an order line; bad records break this: null or blank keys, text in numeric fields, unparseable or implausible dates, unknown statuses",
+        "required": required, "properties": properties})
 }
 
 pub const DOCS_HTML: &str = r#"<!doctype html>

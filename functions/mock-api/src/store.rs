@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
+use lakehouse_core::record::{INITIAL_STATUS, STATUSES};
 use rand::{Rng, SeedableRng, rngs::SmallRng};
 
 use crate::record::{BadKind, Raw, SourceRecord};
@@ -54,7 +55,16 @@ const CATEGORIES: [&str; 6] = [
     "fashion",
     "office",
 ];
-const FINAL_STATUSES: [&str; 4] = ["shipped", "delivered", "cancelled", "returned"];
+/// The statuses an order moves to after [`INITIAL_STATUS`]: every other one.
+const FINAL_STATUSES: [&str; STATUSES.len() - 1] = {
+    let mut later = [""; STATUSES.len() - 1];
+    let mut i = 0;
+    while i < later.len() {
+        later[i] = STATUSES[i + 1];
+        i += 1;
+    }
+    later
+};
 const NUMBER_WORDS: [&str; 5] = ["one", "two", "three", "four", "five"];
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -237,7 +247,7 @@ impl Truth {
             "bad_records": self
                 .bad_records
                 .iter()
-                .map(|(id, kind)| (id, kind.reason()))
+                .map(|(id, kind)| (id, kind.reason().as_str()))
                 .collect::<Vec<_>>(),
             "order_dates": self.order_dates,
             "moved_orders": self.moved_orders,
@@ -384,7 +394,7 @@ impl SyntheticStore {
             },
             _ => Version {
                 updated_at: order.created_at,
-                status: "placed",
+                status: INITIAL_STATUS,
                 order_date: order.created_at.date_naive(),
             },
         }
@@ -530,7 +540,7 @@ impl SyntheticStore {
                     truth.bad_records.push((Some(order_id), kind));
                     continue;
                 }
-                None if version.status != "placed" => truth.updated_orders += 1,
+                None if version.status != INITIAL_STATUS => truth.updated_orders += 1,
                 None => {}
             }
             let created = order.created_at.date_naive();

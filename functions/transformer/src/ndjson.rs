@@ -12,16 +12,16 @@
 
 use std::borrow::Cow;
 
+use lakehouse_core::record::{FIELD_NAMES, FIELDS, FieldType};
 use polars::prelude::*;
 
 use crate::{
     side::{LINE, MALFORMED, SENT, parsed},
     text_column::TextColumn,
-    transform::RAW_FIELDS,
     typed::{self, Unprinted},
 };
 
-/// Positions in [`RAW_FIELDS`] of the fields that get a typed shadow column in place of a text
+/// Positions in [`FIELD_NAMES`] of the fields that get a typed shadow column in place of a text
 /// column: the reader fills them, and `transform::valid_orders` takes them.
 pub const TYPED: [usize; 5] = [QUANTITY, UNIT_PRICE, AMOUNT, ORDER_DATE, UPDATED_AT];
 const QUANTITY: usize = field("quantity");
@@ -30,12 +30,42 @@ const AMOUNT: usize = field("amount");
 const ORDER_DATE: usize = field("order_date");
 const UPDATED_AT: usize = field("updated_at");
 
-/// The position of a field in [`RAW_FIELDS`]; a name that is not there fails the build.
+// The record contract (`lakehouse_core::record::FIELDS`) decides which fields are typed and how:
+// a change there that this reader does not follow fails the build here.
+const _: () = {
+    // How `typed` parses each field of TYPED, in its order.
+    let parsed_as = [
+        FieldType::Integer,
+        FieldType::Decimal,
+        FieldType::Decimal,
+        FieldType::Date,
+        FieldType::Timestamp,
+    ];
+    let mut typed = 0;
+    let mut i = 0;
+    while i < FIELDS.len() {
+        if !matches!(FIELDS[i].ty, FieldType::Text) {
+            assert!(
+                typed < TYPED.len() && TYPED[typed] == i,
+                "a typed field the reader lacks"
+            );
+            assert!(
+                FIELDS[i].ty as u8 == parsed_as[typed] as u8,
+                "a field whose type the reader parses otherwise"
+            );
+            typed += 1;
+        }
+        i += 1;
+    }
+    assert!(typed == TYPED.len(), "a typed field the contract lacks");
+};
+
+/// The position of a field in [`FIELD_NAMES`]; a name that is not there fails the build.
 const fn field(name: &str) -> usize {
     let name = name.as_bytes();
     let mut i = 0;
-    while i < RAW_FIELDS.len() {
-        let candidate = RAW_FIELDS[i].as_bytes();
+    while i < FIELD_NAMES.len() {
+        let candidate = FIELD_NAMES[i].as_bytes();
         let mut same = candidate.len() == name.len();
         let mut j = 0;
         while same && j < name.len() {
@@ -59,7 +89,7 @@ pub enum PartError {
     Columns(#[from] PolarsError),
 }
 
-/// Parses a part into the text columns of the untyped fields ([`RAW_FIELDS`] but [`TYPED`]),
+/// Parses a part into the text columns of the untyped fields ([`FIELD_NAMES`] but [`TYPED`]),
 /// the typed shadow columns (`_quantity`, `_unit_price`, `_amount`, `_order_date`,
 /// `_updated_at`: null where the text is missing or not a valid value), [`SENT`] (the typed
 /// texts that do not print back from their values: [`typed::restore`] brings the five text
@@ -69,8 +99,8 @@ pub enum PartError {
 /// record is null; keys outside the contract are ignored.
 pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError> {
     let mut columns = Builders::new(rows_hint);
-    let keys: Vec<String> = RAW_FIELDS.iter().map(|f| format!("\"{f}\":")).collect();
-    let mut values: [Option<Cow<str>>; RAW_FIELDS.len()] = Default::default();
+    let keys: Vec<String> = FIELD_NAMES.iter().map(|f| format!("\"{f}\":")).collect();
+    let mut values: [Option<Cow<str>>; FIELD_NAMES.len()] = Default::default();
     // std's UTF-8 check was a twentieth of the read phase's CPU; simdutf8 checks with vector
     // instructions. A part that is not UTF-8 throughout is checked line by line.
     let text = simdutf8::basic::from_utf8(bytes).ok();
@@ -115,7 +145,7 @@ pub(crate) fn line_spans(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> +
     })
 }
 
-/// Column builders: the text of each untyped field (with its place in [`RAW_FIELDS`]), the five
+/// Column builders: the text of each untyped field (with its place in [`FIELD_NAMES`]), the five
 /// typed shadows, the typed texts that do not print back, and each record's place.
 struct Builders {
     text: Vec<(usize, TextColumn)>,
@@ -132,11 +162,11 @@ struct Builders {
 
 impl Builders {
     fn new(rows: usize) -> Self {
-        let typed = |i: usize| parsed(RAW_FIELDS[i]).into();
+        let typed = |i: usize| parsed(FIELD_NAMES[i]).into();
         Builders {
-            text: (0..RAW_FIELDS.len())
+            text: (0..FIELD_NAMES.len())
                 .filter(|i| !TYPED.contains(i))
-                .map(|i| (i, TextColumn::new(RAW_FIELDS[i].into(), rows)))
+                .map(|i| (i, TextColumn::new(FIELD_NAMES[i].into(), rows)))
                 .collect(),
             quantity: PrimitiveChunkedBuilder::new(typed(QUANTITY), rows),
             unit_price: PrimitiveChunkedBuilder::new(typed(UNIT_PRICE), rows),
@@ -165,7 +195,7 @@ impl Builders {
         }
     }
 
-    fn push(&mut self, values: &[Option<Cow<str>>; RAW_FIELDS.len()], place: usize) {
+    fn push(&mut self, values: &[Option<Cow<str>>; FIELD_NAMES.len()], place: usize) {
         self.place(place, false);
         for (i, builder) in &mut self.text {
             builder.push(values[*i].as_deref());
@@ -262,7 +292,7 @@ impl<'a> Scanner<'a, '_> {
     /// repeated key wins.
     fn object(
         &mut self,
-        values: &mut [Option<Cow<'a, str>>; RAW_FIELDS.len()],
+        values: &mut [Option<Cow<'a, str>>; FIELD_NAMES.len()],
     ) -> Result<(), String> {
         self.expect(b'{')?;
         self.skip_space();
@@ -285,7 +315,7 @@ impl<'a> Scanner<'a, '_> {
             } else {
                 let key = self.string()?;
                 self.expect(b':')?;
-                RAW_FIELDS.iter().position(|f| *f == key.as_ref())
+                FIELD_NAMES.iter().position(|f| *f == key.as_ref())
             };
             self.skip_space();
             let value = self.value()?;
@@ -723,13 +753,13 @@ mod tests {
         assert_eq!(df.height(), 0);
         assert_eq!(
             df.width(),
-            RAW_FIELDS.len() + 3,
+            FIELD_NAMES.len() + 3,
             "typed ones twice, and {SENT}, {LINE}, {MALFORMED}"
         );
         // Restored: every field's text, the typed shadows, the line and the malformed flag.
         assert_eq!(
             typed::restore(&df).unwrap().width(),
-            RAW_FIELDS.len() + 5 + 2
+            FIELD_NAMES.len() + 5 + 2
         );
     }
 }

@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use lakehouse_core::record::FIELD_NAMES;
 use serde_json::value::RawValue;
-
-use crate::transform::RAW_FIELDS;
 
 /// What the reader makes of one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub fn read_line(line: &[u8]) -> Line {
     let Ok(fields) = serde_json::from_slice::<BTreeMap<String, Box<RawValue>>>(line) else {
         return Line::Malformed;
     };
-    let texts = RAW_FIELDS
+    let texts = FIELD_NAMES
         .iter()
         .map(|name| {
             let raw = fields.get(*name)?.get();
@@ -63,7 +62,7 @@ mod tests {
         }
         let restored = typed::restore(&df).unwrap();
         Line::Record(
-            RAW_FIELDS
+            FIELD_NAMES
                 .iter()
                 .map(|name| {
                     restored
@@ -155,7 +154,7 @@ mod tests {
                 let key = if self.below(5) == 0 {
                     format!("other{}", self.below(3))
                 } else {
-                    RAW_FIELDS[self.below(RAW_FIELDS.len())].to_owned()
+                    FIELD_NAMES[self.below(FIELD_NAMES.len())].to_owned()
                 };
                 let (a, b) = (self.pick(&spaces), self.pick(&spaces));
                 members.push(format!("\"{key}\"{a}:{b}{}", self.value(0)));

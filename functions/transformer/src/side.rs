@@ -17,6 +17,6 @@ pub const LINE: &str = "_line";
 pub const MALFORMED: &str = "_malformed";
 /// The record's part: its place in the manifest's list.
 pub const PART: &str = "_part";
-/// Null for a valid record, else 1 + the index in `transform::REASONS` of the first rule it
+/// Null for a valid record, else the `lakehouse_core::record::Reason::code` of the first rule it
 /// breaks (`transform::classify`, then `versions::settle` for the rules across records).
 pub const REASON_CODE: &str = "_reason_code";

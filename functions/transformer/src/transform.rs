@@ -6,6 +6,7 @@
 //! delivered twice, and only the latest version of an order kept). [`valid_orders`] and
 //! [`quarantine`] shape the two outcomes, so every record ends in exactly one of them.
 
+use lakehouse_core::record::{FIELD_NAMES, FIELDS, FieldType, Reason, STATUSES};
 use polars::prelude::*;
 
 use crate::{
@@ -13,28 +14,6 @@ use crate::{
     side::{LINE, MALFORMED, PART, REASON_CODE, parsed},
     take::take_rows,
 };
-
-/// Source fields, in the order the quarantine keeps them.
-pub const RAW_FIELDS: [&str; 16] = [
-    "order_id",
-    "customer_id",
-    "customer_name",
-    "customer_email",
-    "customer_country",
-    "customer_segment",
-    "product_id",
-    "product_name",
-    "product_category",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-    "status",
-    "order_date",
-    "updated_at",
-];
-
-pub const STATUSES: [&str; 5] = ["placed", "shipped", "delivered", "cancelled", "returned"];
 
 /// Null, or nothing but whitespace. Checked in place: `str().strip_chars` built a stripped copy
 /// of every value (a new string view, and for ids over 12 bytes their bytes) only to compare it.
@@ -88,77 +67,78 @@ pub fn classify(typed: LazyFrame, plausible: Plausible) -> LazyFrame {
         .unwrap_or(lit(false))
         .fill_null(lit(false));
     let day = || col(parsed("order_date")).cast(DataType::Int32);
-    // In the order of REASONS, without the last.
-    let rules: [Expr; REASONS.len() - 1] = [
-        col(MALFORMED),
-        blank("order_id"),
-        blank("customer_id"),
-        blank("product_id"),
-        invalid("quantity"),
-        col(parsed("quantity")).lt_eq(lit(0)),
-        invalid("unit_price").or(col(parsed("unit_price")).lt(lit(0.0))),
-        invalid("amount"),
-        invalid("order_date"),
-        day()
-            .lt(lit(plausible.first_day))
-            .or(day().gt(lit(plausible.last_day))),
-        invalid("updated_at"),
-        col(parsed("updated_at"))
-            .cast(DataType::Int64)
-            .gt(lit(plausible.latest_update)),
-        known_status.not(),
+    let rules = [
+        (Reason::MalformedRecord, col(MALFORMED)),
+        (Reason::MissingOrderId, blank("order_id")),
+        (Reason::MissingCustomerId, blank("customer_id")),
+        (Reason::MissingProductId, blank("product_id")),
+        (Reason::InvalidQuantity, invalid("quantity")),
+        (
+            Reason::NonPositiveQuantity,
+            col(parsed("quantity")).lt_eq(lit(0)),
+        ),
+        (
+            Reason::InvalidUnitPrice,
+            invalid("unit_price").or(col(parsed("unit_price")).lt(lit(0.0))),
+        ),
+        (Reason::InvalidAmount, invalid("amount")),
+        (Reason::InvalidOrderDate, invalid("order_date")),
+        (
+            Reason::ImplausibleOrderDate,
+            day()
+                .lt(lit(plausible.first_day))
+                .or(day().gt(lit(plausible.last_day))),
+        ),
+        (Reason::InvalidUpdatedAt, invalid("updated_at")),
+        (
+            Reason::FutureUpdatedAt,
+            col(parsed("updated_at"))
+                .cast(DataType::Int64)
+                .gt(lit(plausible.latest_update)),
+        ),
+        (Reason::InvalidStatus, known_status.not()),
     ];
+    debug_assert!(
+        rules.iter().map(|(r, _)| *r).eq(RULES_IN_ORDER),
+        "the rules are checked in the order of Reason::ALL"
+    );
     // Nested from the last rule outwards, so the first rule that holds gives the code. A small
     // integer per row; the reason's text is made for the refused rows only (`quarantined`).
-    let code = rules
-        .into_iter()
-        .enumerate()
-        .rev()
-        .fold(lit(NULL).cast(DataType::Int32), |otherwise, (i, cond)| {
-            when(cond).then(lit(reason_code(i))).otherwise(otherwise)
-        });
+    let code = rules.into_iter().rev().fold(
+        lit(NULL).cast(DataType::Int32),
+        |otherwise, (reason, cond)| when(cond).then(lit(reason.code())).otherwise(otherwise),
+    );
     typed.with_column(code.alias(REASON_CODE))
 }
 
-/// The reasons a record is refused, in the order the rules are checked.
-pub const REASONS: [&str; 14] = [
-    "malformed_record",
-    "missing_order_id",
-    "missing_customer_id",
-    "missing_product_id",
-    "invalid_quantity",
-    "non_positive_quantity",
-    "invalid_unit_price",
-    "invalid_amount",
-    "invalid_order_date",
-    "implausible_order_date",
-    "invalid_updated_at",
-    "future_updated_at",
-    "invalid_status",
-    "duplicate_record",
-];
-
-pub(crate) fn reason_code(index: usize) -> i32 {
-    // REASONS has 14 entries: the index always fits.
-    i32::try_from(index + 1).unwrap_or(i32::MAX)
-}
+/// The reasons [`classify`] gives, in the order it checks them: all but the last, which only
+/// [`crate::versions::settle`] can tell.
+const RULES_IN_ORDER: [Reason; Reason::ALL.len() - 1] = {
+    let mut rules = [Reason::MalformedRecord; Reason::ALL.len() - 1];
+    let mut i = 0;
+    while i < rules.len() {
+        rules[i] = Reason::ALL[i];
+        i += 1;
+    }
+    rules
+};
 
 /// The text of [`REASON_CODE`].
 fn reason_text() -> Expr {
-    REASONS.iter().enumerate().rev().fold(
-        lit(NULL).cast(DataType::String),
-        |otherwise, (i, name)| {
-            when(col(REASON_CODE).eq(lit(reason_code(i))))
-                .then(lit(*name))
+    Reason::ALL
+        .iter()
+        .rev()
+        .fold(lit(NULL).cast(DataType::String), |otherwise, reason| {
+            when(col(REASON_CODE).eq(lit(reason.code())))
+                .then(lit(reason.as_str()))
                 .otherwise(otherwise)
-        },
-    )
+        })
 }
 
 /// The columns of a classified batch that [`valid_orders`] reads: the fields that stay text
 /// and the typed shadows of the others.
 pub fn silver_sources() -> Vec<String> {
-    RAW_FIELDS.iter().map(|name| source(name)).collect()
+    FIELD_NAMES.iter().map(|name| source(name)).collect()
 }
 
 fn source(name: &str) -> String {
@@ -170,13 +150,13 @@ fn source(name: &str) -> String {
 }
 
 fn typed_fields() -> impl Iterator<Item = &'static str> {
-    crate::ndjson::TYPED.iter().map(|&i| RAW_FIELDS[i])
+    crate::ndjson::TYPED.iter().map(|&i| FIELD_NAMES[i])
 }
 
 /// Valid records (as [`crate::versions::Settled::latest`] gives them) with their typed values
 /// and the order_year / order_month enrichment.
 pub fn valid_orders(valid: LazyFrame, run_id: &str) -> LazyFrame {
-    let mut columns: Vec<Expr> = RAW_FIELDS
+    let mut columns: Vec<Expr> = FIELD_NAMES
         .iter()
         .map(|name| col(source(name)).alias(*name))
         .collect();
@@ -211,11 +191,11 @@ pub fn quarantined(
     lines: &RawLines,
 ) -> PolarsResult<DataFrame> {
     let mut columns: Vec<Expr> = vec![reason_text().alias("reason")];
-    columns.extend(RAW_FIELDS.iter().map(|name| col(*name)));
+    columns.extend(FIELD_NAMES.iter().map(|name| col(*name)));
     columns.push(col(LINE).cast(DataType::Int64).alias("line"));
     columns.push(lit(run_id).alias("run_id"));
     let mut out = refused.clone().lazy().select(columns).collect()?;
-    let fields = RAW_FIELDS
+    let fields = FIELD_NAMES
         .iter()
         .map(|name| out.column(name).and_then(|c| c.str().cloned()))
         .collect::<PolarsResult<Vec<StringChunked>>>()?;
@@ -248,14 +228,18 @@ pub fn quarantined(
 
 /// A record's line rebuilt from its fields as sent ([`quarantined`]).
 fn rebuilt(fields: &[StringChunked], row: usize) -> String {
-    let numeric = ["quantity", "unit_price", "amount"];
+    let numeric = |name: &str| {
+        FIELDS
+            .iter()
+            .any(|f| f.name == name && matches!(f.ty, FieldType::Integer | FieldType::Decimal))
+    };
     // A null field is left out: the reader reads a missing field as null.
-    let record: serde_json::Map<String, serde_json::Value> = RAW_FIELDS
+    let record: serde_json::Map<String, serde_json::Value> = FIELD_NAMES
         .iter()
         .zip(fields)
         .filter_map(|(name, column)| {
             let text = column.get(row)?;
-            let value = if numeric.contains(name) {
+            let value = if numeric(name) {
                 text.parse::<serde_json::Number>()
                     .map_or_else(|_| text.into(), serde_json::Value::Number)
             } else {
@@ -327,7 +311,7 @@ pub(crate) mod tests {
         let lines: Vec<String> = rows
             .iter()
             .map(|r| {
-                let record: serde_json::Map<String, serde_json::Value> = RAW_FIELDS
+                let record: serde_json::Map<String, serde_json::Value> = FIELD_NAMES
                     .iter()
                     .zip(r)
                     .map(|(name, v)| ((*name).to_owned(), (*v).into()))
@@ -402,8 +386,9 @@ pub(crate) mod tests {
 
     #[test]
     fn every_code_reads_back_as_its_reason() {
-        let codes: Vec<Option<i32>> = (0..REASONS.len())
-            .map(|i| Some(reason_code(i)))
+        let codes: Vec<Option<i32>> = Reason::ALL
+            .iter()
+            .map(|r| Some(r.code()))
             .chain([None])
             .collect();
         let df = df!(REASON_CODE => codes).unwrap();
@@ -419,7 +404,11 @@ pub(crate) mod tests {
             .unwrap()
             .iter()
             .collect();
-        let want: Vec<Option<&str>> = REASONS.iter().map(|r| Some(*r)).chain([None]).collect();
+        let want: Vec<Option<&str>> = Reason::ALL
+            .iter()
+            .map(|r| Some(r.as_str()))
+            .chain([None])
+            .collect();
         assert_eq!(got, want);
     }
 

@@ -12,13 +12,12 @@
 use std::{borrow::Cow, collections::BTreeMap};
 
 use chrono::{DateTime, NaiveDate};
-use lakehouse_core::dates;
+use lakehouse_core::{dates, record::FIELD_NAMES};
 use polars::prelude::*;
 
 use crate::{
     ndjson::TYPED,
     side::{SENT, parsed},
-    transform::RAW_FIELDS,
 };
 
 /// A typed field's value, and whether its text is how the value prints.
@@ -161,18 +160,18 @@ fn print_instant(micros: i64) -> Option<String> {
     Some(time.format(INSTANT_FORMAT).to_string())
 }
 
-/// One record's field values as the reader found them (by their place in [`RAW_FIELDS`]),
+/// One record's field values as the reader found them (by their place in [`FIELD_NAMES`]),
 /// and which of its typed fields' texts do not print back from their values.
 pub(crate) struct Unprinted<'r, 'v> {
-    values: &'r [Option<Cow<'v, str>>; RAW_FIELDS.len()],
-    kept: [bool; RAW_FIELDS.len()],
+    values: &'r [Option<Cow<'v, str>>; FIELD_NAMES.len()],
+    kept: [bool; FIELD_NAMES.len()],
 }
 
 impl<'r, 'v> Unprinted<'r, 'v> {
-    pub fn of(values: &'r [Option<Cow<'v, str>>; RAW_FIELDS.len()]) -> Self {
+    pub fn of(values: &'r [Option<Cow<'v, str>>; FIELD_NAMES.len()]) -> Self {
         Unprinted {
             values,
-            kept: [false; RAW_FIELDS.len()],
+            kept: [false; FIELD_NAMES.len()],
         }
     }
 
@@ -188,9 +187,9 @@ impl<'r, 'v> Unprinted<'r, 'v> {
         if !self.kept.contains(&true) {
             return None;
         }
-        let kept: BTreeMap<&str, &str> = (0..RAW_FIELDS.len())
+        let kept: BTreeMap<&str, &str> = (0..FIELD_NAMES.len())
             .filter(|&at| self.kept[at])
-            .filter_map(|at| Some((RAW_FIELDS[at], self.values[at].as_deref()?)))
+            .filter_map(|at| Some((FIELD_NAMES[at], self.values[at].as_deref()?)))
             .collect();
         // A map of strings always serialises.
         serde_json::to_string(&kept).ok()
@@ -208,7 +207,7 @@ pub fn restore(frame: &DataFrame) -> PolarsResult<DataFrame> {
         .collect::<Result<_, _>>()
         .map_err(|e| polars_err!(ComputeError: "{SENT} is not a map of texts: {e}"))?;
     let mut restored = frame.drop(SENT)?;
-    for name in TYPED.map(|i| RAW_FIELDS[i]) {
+    for name in TYPED.map(|i| FIELD_NAMES[i]) {
         let printed = printed(frame.column(&parsed(name))?)?;
         let texts: StringChunked = sent
             .iter()

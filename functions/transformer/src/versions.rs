@@ -7,13 +7,13 @@
 //! went to rehashing), and a filter that copied every column of the valid rows before the
 //! latest ones were taken from that copy.
 
+use lakehouse_core::record::Reason;
 use polars::prelude::*;
 
 use crate::{
     keyed::{self, Keyed, Table},
     side::{REASON_CODE, parsed},
     take::take_rows,
-    transform::{REASONS, reason_code},
     typed,
 };
 
@@ -97,7 +97,7 @@ pub fn settle(classified: &DataFrame) -> PolarsResult<Settled> {
     let found = keyed::group(ids, read, settle_partition)?;
 
     let mut settled: Vec<Option<i32>> = codes.iter().collect();
-    let duplicate = reason_code(REASONS.len() - 1);
+    let duplicate = Reason::DuplicateRecord.code();
     let mut latest = Vec::new();
     for found in found {
         for row in found.repeats {
@@ -256,7 +256,7 @@ mod tests {
             row("C", "0", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
             row("C", "0", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
         ]));
-        let code = |reason: &str| reason_code(REASONS.iter().position(|r| *r == reason).unwrap());
+        let code = |reason: &str| Reason::named(reason).unwrap().code();
         let duplicate = code("duplicate_record");
         let codes: Vec<Option<i32>> = settled.codes.iter().collect();
         let non_positive = code("non_positive_quantity");
@@ -308,7 +308,7 @@ mod tests {
         for (i, r) in rows.iter().enumerate() {
             let (id, stamp) = (r[0].unwrap(), r[15].unwrap());
             if !seen.insert((id, stamp)) {
-                expected[i].get_or_insert(reason_code(REASONS.len() - 1));
+                expected[i].get_or_insert(Reason::DuplicateRecord.code());
             } else if codes[i].is_none() && best.get(id).is_none_or(|(s, _)| stamp > *s) {
                 best.insert(id, (stamp, i));
             }
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(got, expected);
         assert!(
             got.iter()
-                .filter(|c| **c == Some(reason_code(REASONS.len() - 1)))
+                .filter(|c| **c == Some(Reason::DuplicateRecord.code()))
                 .count()
                 > 100
         );
