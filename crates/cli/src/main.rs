@@ -252,7 +252,7 @@ async fn serve_api(args: ApiArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    lakehouse_tables::allocator::tuned_runtime()?.block_on(cli_main())
+    lakehouse_runtime::allocator::tuned_runtime()?.block_on(cli_main())
 }
 
 async fn cli_main() -> Result<()> {

@@ -99,14 +99,3 @@ impl Error {
         }
     }
 }
-
-impl ErrorKind {
-    /// The Lambda error report for a failed stage: `errorType` is the stable kind name.
-    pub fn diagnostic(self, error: &dyn std::error::Error) -> lambda_runtime::Diagnostic {
-        tracing::error!(error_type = self.as_str(), error = %error, "stage failed");
-        lambda_runtime::Diagnostic {
-            error_type: self.as_str().to_owned(),
-            error_message: error.to_string(),
-        }
-    }
-}

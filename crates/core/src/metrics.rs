@@ -5,8 +5,6 @@
 //!
 //! Format: <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>
 
-use std::time::Instant;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -181,25 +179,6 @@ pub fn with_commits(figures: Figures, tables: &[TableCommit]) -> Figures {
 /// A stage error with its stable `errorType`.
 pub trait StageFailure: std::error::Error {
     fn kind(&self) -> ErrorKind;
-}
-
-/// A stage run as a Lambda invocation: its figures (and its wall time) as one EMF line when it
-/// succeeds, its error under its `errorType` when it fails.
-pub async fn invocation<O: Figured, E: StageFailure>(
-    stage: &'static str,
-    run: impl Future<Output = Result<O, E>>,
-) -> Result<O, lambda_runtime::Diagnostic> {
-    let started = Instant::now();
-    match run.await {
-        Ok(output) => {
-            output
-                .figures(stage)
-                .with("Seconds", started.elapsed().as_secs_f64(), Unit::Seconds)
-                .emit();
-            Ok(output)
-        }
-        Err(e) => Err(e.kind().diagnostic(&e)),
-    }
 }
 
 #[cfg(test)]

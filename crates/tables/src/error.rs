@@ -1,4 +1,5 @@
 use iceberg_rust::error::Error as IcebergError;
+use lakehouse_core::ErrorKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TablesError {
@@ -42,6 +43,18 @@ pub enum TablesError {
 }
 
 impl TablesError {
+    /// The `errorType` a stage failing with this reports: the core error's own kind (so a
+    /// lake held by another run is `LakeBusy` at any depth), a missing table is the input's
+    /// fault, a transient failure `Retryable`, anything else `Internal`.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TablesError::Core(e) => e.kind(),
+            TablesError::NoSuchTable(_) => ErrorKind::InvalidInput,
+            e if e.is_retryable() => ErrorKind::Retryable,
+            _ => ErrorKind::Internal,
+        }
+    }
+
     /// Whether the whole step may succeed if retried later.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -98,6 +111,40 @@ mod tests {
         for error in refused {
             assert!(!transient(&error), "{error}");
             assert!(!TablesError::Iceberg(error).is_retryable());
+        }
+    }
+
+    #[test]
+    fn a_stage_reports_the_kind_of_the_error_at_any_depth() {
+        let until = chrono::Utc::now();
+        let busy = lakehouse_core::Error::LakeBusy {
+            holder: "run-a".into(),
+            until,
+        };
+        let lost = lakehouse_core::Error::LeaseLost {
+            owner: "run-a".into(),
+            taken_by: "run-b".into(),
+        };
+        let conflict = TablesError::CommitConflict {
+            table: "fact_sales".into(),
+            attempts: 8,
+            last: "409".into(),
+        };
+        for (error, kind) in [
+            (TablesError::Core(busy), ErrorKind::LakeBusy),
+            (TablesError::Core(lost), ErrorKind::LakeBusy),
+            (
+                TablesError::NoSuchTable("fact_sales".into()),
+                ErrorKind::InvalidInput,
+            ),
+            (conflict, ErrorKind::Retryable),
+            (TablesError::Unreadable("v3".into()), ErrorKind::Internal),
+            (
+                TablesError::Diverged("fact_sales".into()),
+                ErrorKind::Internal,
+            ),
+        ] {
+            assert_eq!(error.kind(), kind, "{error}");
         }
     }
 }

@@ -14,17 +14,14 @@
 //! - [`live`]: the live data files of a table and the snapshots its runs made;
 //! - [`maintain`]: compaction, snapshot expiry and file cleanup;
 //! - [`migrate`]: the tables moved from the file catalog into a REST catalog;
-//! - [`allocator`]: mimalloc settings for the polars binaries;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
 //!   and Iceberg data files back into polars.
 
-pub mod allocator;
 pub mod bridge;
 pub mod commit;
 pub mod datafile;
 pub mod entity;
 pub mod error;
-pub mod lambda;
 pub mod live;
 mod local_commit;
 pub mod maintain;

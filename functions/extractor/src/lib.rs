@@ -332,14 +332,27 @@ fn one_line(json: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// The Lambda handler `main.rs` runs: the stage, with failures reported under their stable
-/// `errorType` (`Retryable`, `InvalidInput`, `DataQuality`) for the state machine's Retry/Catch,
-/// and the run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
-pub async fn handler(
-    event: lambda_runtime::LambdaEvent<ExtractInput>,
-    deps: &Deps,
-) -> Result<ExtractOutput, lambda_runtime::Diagnostic> {
-    lakehouse_core::metrics::invocation("extractor", run(event.payload, deps)).await
+/// The extract stage as its Lambda function runs it: failures reported under their stable
+/// `errorType` (`Retryable`, `InvalidInput`, `DataQuality`) for the state machine's Retry/Catch.
+pub struct Extractor;
+
+impl lakehouse_runtime::Stage for Extractor {
+    const NAME: &'static str = "extractor";
+    type Deps = Deps;
+    type Input = ExtractInput;
+    type Output = ExtractOutput;
+    type Error = ExtractError;
+
+    async fn deps(
+        lake: lakehouse_core::Lake,
+        lease: lakehouse_core::lease::LeaseConfig,
+    ) -> Result<Deps, lakehouse_runtime::Error> {
+        Ok(Deps::new(lake, Config::from_env()?, lease).await?)
+    }
+
+    async fn run(input: ExtractInput, deps: &Deps) -> Result<ExtractOutput, ExtractError> {
+        run(input, deps).await
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use extractor::{Config, Deps, RetryPolicy, handler};
+use extractor::{Config, Deps, Extractor, RetryPolicy};
 use lakehouse_core::{Lake, contracts::ExtractInput, lease::LeaseConfig, store::LakeLocation};
-use lambda_runtime::{Context, LambdaEvent};
+use lakehouse_runtime::{Context, LambdaEvent, invoke};
 use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, serve_on_loopback};
 
 fn event(json: &str) -> LambdaEvent<ExtractInput> {
@@ -49,7 +49,7 @@ async fn the_full_then_the_incremental_event_land_raw_data() {
     let (state, url) = source().await;
     let dir = tempfile::tempdir().unwrap();
     let deps = deps(&url, &dir).await;
-    let full = handler(
+    let full = invoke::<Extractor>(
         event(include_str!("../../../events/extractor-full.json")),
         &deps,
     )
@@ -66,7 +66,7 @@ async fn the_full_then_the_incremental_event_land_raw_data() {
         .set(full.window.until + chrono::Duration::hours(12));
     // The full run keeps the lake's lease for its transform stage: a run of another owner is
     // turned away, naming the holder, until the claim expires.
-    let busy = handler(
+    let busy = invoke::<Extractor>(
         event(include_str!("../../../events/extractor-incremental.json")),
         &deps,
     )
@@ -79,7 +79,7 @@ async fn the_full_then_the_incremental_event_land_raw_data() {
         busy.error_message
     );
     tokio::time::sleep(Duration::from_millis(1_600)).await;
-    let incr = handler(
+    let incr = invoke::<Extractor>(
         event(include_str!("../../../events/extractor-incremental.json")),
         &deps,
     )
@@ -103,7 +103,7 @@ async fn the_full_then_the_incremental_event_land_raw_data() {
 async fn failures_carry_the_error_type_the_state_machine_matches() {
     let (_state, url) = source().await;
     let dir = tempfile::tempdir().unwrap();
-    let no_watermark = handler(
+    let no_watermark = invoke::<Extractor>(
         event(include_str!("../../../events/extractor-incremental.json")),
         &deps(&url, &dir).await,
     )
@@ -117,7 +117,7 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     );
 
     // Nothing listens on port 9 of loopback: the API is down.
-    let down = handler(
+    let down = invoke::<Extractor>(
         event(include_str!("../../../events/extractor-full.json")),
         &deps("http://127.0.0.1:9", &dir).await,
     )

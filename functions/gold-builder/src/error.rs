@@ -14,8 +14,7 @@ pub enum GoldError {
 impl GoldError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            GoldError::Tables(TablesError::NoSuchTable(_)) => ErrorKind::InvalidInput,
-            GoldError::Tables(e) if e.is_retryable() => ErrorKind::Retryable,
+            GoldError::Tables(e) => e.kind(),
             GoldError::Core(e) => e.kind(),
             _ => ErrorKind::Internal,
         }

@@ -79,11 +79,24 @@ async fn build(input: &TransformOutput, deps: &Deps) -> Result<GoldOutput> {
     Ok(out)
 }
 
-/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`, the
-/// run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
-pub async fn handler(
-    event: lambda_runtime::LambdaEvent<TransformOutput>,
-    deps: &Deps,
-) -> Result<GoldOutput, lambda_runtime::Diagnostic> {
-    lakehouse_core::metrics::invocation("gold-builder", run(event.payload, deps)).await
+/// The gold stage as its Lambda function runs it.
+pub struct GoldBuilder;
+
+impl lakehouse_runtime::Stage for GoldBuilder {
+    const NAME: &'static str = "gold-builder";
+    type Deps = Deps;
+    type Input = TransformOutput;
+    type Output = GoldOutput;
+    type Error = GoldError;
+
+    async fn deps(
+        lake: lakehouse_core::Lake,
+        lease: lakehouse_core::lease::LeaseConfig,
+    ) -> Result<Deps, lakehouse_runtime::Error> {
+        Ok(Deps::new(lake, lease).await?)
+    }
+
+    async fn run(input: TransformOutput, deps: &Deps) -> Result<GoldOutput, GoldError> {
+        run(input, deps).await
+    }
 }

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use gold_builder::{Deps, handler};
+use gold_builder::{Deps, GoldBuilder};
 use lakehouse_core::{
     Lake,
     contracts::{ExtractInput, Mode, TransformOutput},
     store::LakeLocation,
 };
-use lambda_runtime::{Context, LambdaEvent};
+use lakehouse_runtime::{Context, LambdaEvent, invoke};
 use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, serve_on_loopback};
 
 fn lake(dir: &tempfile::TempDir) -> Lake {
@@ -54,7 +54,7 @@ async fn silver_becomes_a_star_schema() {
     let silver = transformer::run(landed, &silver_deps).await.unwrap();
     let deps = Deps::new(lake.clone(), Default::default()).await.unwrap();
 
-    let out = handler(LambdaEvent::new(silver.clone(), Context::default()), &deps)
+    let out = invoke::<GoldBuilder>(LambdaEvent::new(silver.clone(), Context::default()), &deps)
         .await
         .unwrap();
     let names: Vec<&str> = out.tables.iter().map(|t| t.table.as_str()).collect();
@@ -76,7 +76,7 @@ async fn a_lake_without_silver_is_invalid_input() {
     let fixture: TransformOutput =
         serde_json::from_str(include_str!("../../../events/gold-builder.json")).unwrap();
     let deps = Deps::new(lake(&dir), Default::default()).await.unwrap();
-    let err = handler(LambdaEvent::new(fixture, Context::default()), &deps)
+    let err = invoke::<GoldBuilder>(LambdaEvent::new(fixture, Context::default()), &deps)
         .await
         .unwrap_err();
     assert_eq!(err.error_type, "InvalidInput");

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use lakehouse_core::{Error as CoreError, ErrorKind};
+use lakehouse_core::ErrorKind;
 use lakehouse_tables::{
     TablesError,
     maintain::{self, Maintenance, Options},
@@ -60,9 +60,7 @@ pub enum MaintainError {
 impl MaintainError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            MaintainError::Tables(TablesError::Core(e @ CoreError::LakeBusy { .. })) => e.kind(),
-            MaintainError::Tables(e) if e.is_retryable() => ErrorKind::Retryable,
-            MaintainError::Tables(_) => ErrorKind::Internal,
+            MaintainError::Tables(e) => e.kind(),
         }
     }
 }
@@ -71,13 +69,26 @@ pub async fn run(input: MaintainInput, deps: &Deps) -> Result<Maintenance, Maint
     Ok(maintain::maintain_lake(&deps.warehouse, &deps.lease, &input.options()).await?)
 }
 
-/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`, the
-/// run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
-pub async fn handler(
-    event: lambda_runtime::LambdaEvent<MaintainInput>,
-    deps: &Deps,
-) -> Result<Maintenance, lambda_runtime::Diagnostic> {
-    lakehouse_core::metrics::invocation("maintainer", run(event.payload, deps)).await
+/// Maintenance as its Lambda function runs it.
+pub struct Maintainer;
+
+impl lakehouse_runtime::Stage for Maintainer {
+    const NAME: &'static str = "maintainer";
+    type Deps = Deps;
+    type Input = MaintainInput;
+    type Output = Maintenance;
+    type Error = MaintainError;
+
+    async fn deps(
+        lake: lakehouse_core::Lake,
+        lease: lakehouse_core::lease::LeaseConfig,
+    ) -> Result<Deps, lakehouse_runtime::Error> {
+        Ok(Deps::new(lake, lease).await?)
+    }
+
+    async fn run(input: MaintainInput, deps: &Deps) -> Result<Maintenance, MaintainError> {
+        run(input, deps).await
+    }
 }
 
 impl lakehouse_core::metrics::StageFailure for MaintainError {

@@ -1,6 +1,3 @@
 //! Lambda adapter of lake maintenance.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-lakehouse_tables::stage_main!(maintainer);
+lakehouse_runtime::lambda_main!(maintainer::Maintainer);

@@ -10,8 +10,8 @@ use lakehouse_core::{
     lease::{Lease, LeaseConfig},
     store::LakeLocation,
 };
-use lambda_runtime::{Context, LambdaEvent};
-use maintainer::{Deps, MaintainInput, handler};
+use lakehouse_runtime::{Context, LambdaEvent, invoke};
+use maintainer::{Deps, MaintainInput, Maintainer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fixture_maintains_and_a_held_lake_is_busy() {
@@ -25,7 +25,7 @@ async fn the_fixture_maintains_and_a_held_lake_is_busy() {
     let fixture: MaintainInput =
         serde_json::from_str(include_str!("../../../events/maintainer.json")).unwrap();
     assert!(fixture.dry_run, "the fixture changes nothing");
-    let done = handler(LambdaEvent::new(fixture.clone(), Context::default()), &deps)
+    let done = invoke::<Maintainer>(LambdaEvent::new(fixture.clone(), Context::default()), &deps)
         .await
         .unwrap();
     assert!(done.tables.is_empty(), "an empty lake has no table");
@@ -40,7 +40,7 @@ async fn the_fixture_maintains_and_a_held_lake_is_busy() {
     )
     .await
     .unwrap();
-    let busy = handler(LambdaEvent::new(fixture, Context::default()), &deps)
+    let busy = invoke::<Maintainer>(LambdaEvent::new(fixture, Context::default()), &deps)
         .await
         .unwrap_err();
     assert_eq!(busy.error_type, "LakeBusy", "{}", busy.error_message);

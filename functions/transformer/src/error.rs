@@ -26,7 +26,7 @@ impl TransformError {
         match self {
             TransformError::MissingManifest(_) => ErrorKind::InvalidInput,
             TransformError::DataQuality(_) => ErrorKind::DataQuality,
-            TransformError::Tables(e) if e.is_retryable() => ErrorKind::Retryable,
+            TransformError::Tables(e) => e.kind(),
             TransformError::Core(e) => e.kind(),
             _ => ErrorKind::Internal,
         }

@@ -339,11 +339,24 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
     Ok(out)
 }
 
-/// The Lambda handler `main.rs` runs, failures reported under their stable `errorType`, the
-/// run's figures as CloudWatch metrics (`lakehouse_core::metrics`).
-pub async fn handler(
-    event: lambda_runtime::LambdaEvent<ExtractOutput>,
-    deps: &Deps,
-) -> Result<TransformOutput, lambda_runtime::Diagnostic> {
-    lakehouse_core::metrics::invocation("transformer", run(event.payload, deps)).await
+/// The transform stage as its Lambda function runs it.
+pub struct Transformer;
+
+impl lakehouse_runtime::Stage for Transformer {
+    const NAME: &'static str = "transformer";
+    type Deps = Deps;
+    type Input = ExtractOutput;
+    type Output = TransformOutput;
+    type Error = TransformError;
+
+    async fn deps(
+        lake: lakehouse_core::Lake,
+        lease: lakehouse_core::lease::LeaseConfig,
+    ) -> Result<Deps, lakehouse_runtime::Error> {
+        Ok(Deps::new(lake, lease).await?)
+    }
+
+    async fn run(input: ExtractOutput, deps: &Deps) -> Result<TransformOutput, TransformError> {
+        run(input, deps).await
+    }
 }

@@ -9,9 +9,9 @@ use lakehouse_core::{
     contracts::{ExtractInput, ExtractOutput, Manifest, Mode},
     store::LakeLocation,
 };
-use lambda_runtime::{Context, LambdaEvent};
+use lakehouse_runtime::{Context, LambdaEvent, invoke};
 use mock_api::{Clock, SourceState, StoreConfig, SyntheticStore, serve_on_loopback};
-use transformer::{Deps, handler};
+use transformer::{Deps, Transformer};
 
 fn event(payload: ExtractOutput) -> LambdaEvent<ExtractOutput> {
     LambdaEvent::new(payload, Context::default())
@@ -55,7 +55,9 @@ async fn a_landed_run_becomes_silver() {
     let dir = tempfile::tempdir().unwrap();
     let (lake, landed) = extracted(&dir).await;
     let deps = Deps::new(lake, Default::default()).await.unwrap();
-    let out = handler(event(landed.clone()), &deps).await.unwrap();
+    let out = invoke::<Transformer>(event(landed.clone()), &deps)
+        .await
+        .unwrap();
     assert_eq!(out.rows_in, landed.records);
     assert_eq!(out.rows_in, out.rows_valid + out.quarantined);
     assert!(
@@ -82,7 +84,7 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     let empty =
         Lake::open(LakeLocation::parse(dir.path().to_str().unwrap(), Default::default()).unwrap())
             .unwrap();
-    let missing = handler(
+    let missing = invoke::<Transformer>(
         event(fixture),
         &Deps::new(empty, Default::default()).await.unwrap(),
     )
@@ -105,7 +107,7 @@ async fn failures_carry_the_error_type_the_state_machine_matches() {
     )
     .await
     .unwrap();
-    let corrupt = handler(
+    let corrupt = invoke::<Transformer>(
         event(landed),
         &Deps::new(lake, Default::default()).await.unwrap(),
     )

@@ -40,24 +40,55 @@ pub enum Failure {
     Refused,
 }
 
+/// How far a failed call got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// The request could not be made (a URL that does not parse, a body that does not encode,
+    /// an HTTP client that does not build): the same call fails the same way every time.
+    Unmade,
+    /// Made, but no whole answer came back: no credentials to sign with yet, a lost
+    /// connection, a timeout, an answer cut short.
+    Interrupted,
+    /// The catalog answered with this status.
+    Status(u16),
+}
+
 /// A failed call to the REST catalog.
 #[derive(Debug, thiserror::Error)]
-#[error("REST catalog: {method} {path}: {}{message}", .status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+#[error("REST catalog: {method} {path}: {}{message}", answered(.reached))]
 pub struct RestError {
-    pub status: Option<u16>,
+    pub reached: Reached,
     pub method: Method,
     pub path: String,
     pub message: String,
 }
 
+/// "HTTP 409: " before the message of a call the catalog answered.
+fn answered(reached: &Reached) -> String {
+    match reached {
+        Reached::Status(status) => format!("HTTP {status}: "),
+        Reached::Unmade | Reached::Interrupted => String::new(),
+    }
+}
+
 impl RestError {
+    /// The status the catalog answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self.reached {
+            Reached::Status(status) => Some(status),
+            Reached::Unmade | Reached::Interrupted => None,
+        }
+    }
+
     pub fn failure(&self) -> Failure {
-        match self.status {
-            Some(404) => Failure::NotFound,
-            Some(409) => Failure::Conflict,
-            None => Failure::Unknown,
-            Some(status) if status >= 500 || status == 408 || status == 429 => Failure::Unknown,
-            Some(_) => Failure::Refused,
+        match self.reached {
+            Reached::Status(404) => Failure::NotFound,
+            Reached::Status(409) => Failure::Conflict,
+            Reached::Interrupted => Failure::Unknown,
+            Reached::Status(status) if status >= 500 || status == 408 || status == 429 => {
+                Failure::Unknown
+            }
+            Reached::Unmade | Reached::Status(_) => Failure::Refused,
         }
     }
 
@@ -107,7 +138,7 @@ impl RestClient {
             .timeout(CALL_TIMEOUT)
             .build()
             .map_err(|e| RestError {
-                status: None,
+                reached: Reached::Unmade,
                 method: Method::GET,
                 path: settings.uri.clone(),
                 message: e.to_string(),
@@ -123,7 +154,7 @@ impl RestClient {
             signer,
         };
         let mut url = Url::parse(&format!("{}/config", client.root)).map_err(|e| RestError {
-            status: None,
+            reached: Reached::Unmade,
             method: Method::GET,
             path: settings.uri.clone(),
             message: format!("not a URL: {e}"),
@@ -132,7 +163,7 @@ impl RestClient {
             .append_pair("warehouse", &settings.warehouse);
         let config: Option<Value> = match client.call(Method::GET, url, None).await {
             Ok(config) => Some(config),
-            Err(e) if matches!(e.status, Some(400 | 404 | 405 | 501)) => None,
+            Err(e) if matches!(e.status(), Some(400 | 404 | 405 | 501)) => None,
             Err(e) => return Err(e),
         };
         let setting = |name: &str| {
@@ -157,7 +188,7 @@ impl RestClient {
             url.extend(utf8_percent_encode(segment, SEGMENT));
         }
         Url::parse(&url).map_err(|e| RestError {
-            status: None,
+            reached: Reached::Unmade,
             method: Method::GET,
             path: url,
             message: format!("not a URL: {e}"),
@@ -172,8 +203,8 @@ impl RestClient {
         body: Option<&Value>,
     ) -> Result<T, RestError> {
         let path = url.path().to_owned();
-        let failed = |status: Option<u16>, message: String| RestError {
-            status,
+        let failed = |reached: Reached, message: String| RestError {
+            reached,
             method: method.clone(),
             path: path.clone(),
             message,
@@ -181,13 +212,13 @@ impl RestClient {
         let body = body
             .map(serde_json::to_vec)
             .transpose()
-            .map_err(|e| failed(None, e.to_string()))?
+            .map_err(|e| failed(Reached::Unmade, e.to_string()))?
             .unwrap_or_default();
         let mut request = self
             .http
             .request(method.clone(), url)
             .build()
-            .map_err(|e| failed(None, e.to_string()))?;
+            .map_err(|e| failed(Reached::Unmade, e.to_string()))?;
         if !body.is_empty() {
             request
                 .headers_mut()
@@ -195,24 +226,31 @@ impl RestClient {
         }
         self.sign(&mut request, &body)
             .await
-            .map_err(|e| failed(None, e))?;
+            .map_err(|e| failed(Reached::Interrupted, e))?;
         *request.body_mut() = Some(body.into());
         let response = self
             .http
             .execute(request)
             .await
-            .map_err(|e| failed(None, format!("{e} (outcome unknown)")))?;
+            .map_err(|e| failed(Reached::Interrupted, format!("{e} (outcome unknown)")))?;
         let status = response.status();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| failed(Some(status.as_u16()), format!("{e} (outcome unknown)")))?;
+            .map_err(|e| failed(Reached::Interrupted, format!("{e} (outcome unknown)")))?;
         if !status.is_success() {
-            return Err(failed(Some(status.as_u16()), error_message(status, &bytes)));
+            return Err(failed(
+                Reached::Status(status.as_u16()),
+                error_message(status, &bytes),
+            ));
         }
         let bytes: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
-        serde_json::from_slice(bytes)
-            .map_err(|e| failed(Some(status.as_u16()), format!("unexpected answer: {e}")))
+        serde_json::from_slice(bytes).map_err(|e| {
+            failed(
+                Reached::Status(status.as_u16()),
+                format!("unexpected answer: {e}"),
+            )
+        })
     }
 
     async fn sign(&self, request: &mut reqwest::Request, body: &[u8]) -> Result<(), String> {
@@ -258,9 +296,9 @@ fn error_message(status: StatusCode, body: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn error(status: Option<u16>) -> RestError {
+    fn error(reached: Reached) -> RestError {
         RestError {
-            status,
+            reached,
             method: Method::POST,
             path: "/v1/b/namespaces/ns/tables/t".into(),
             message: String::new(),
@@ -269,18 +307,31 @@ mod tests {
 
     #[test]
     fn statuses_are_classified_by_what_a_retry_can_change() {
-        assert_eq!(error(Some(404)).failure(), Failure::NotFound);
-        assert_eq!(error(Some(409)).failure(), Failure::Conflict);
-        for unknown in [None, Some(500), Some(502), Some(503), Some(504), Some(429)] {
-            assert_eq!(error(unknown).failure(), Failure::Unknown, "{unknown:?}");
-            assert!(error(unknown).may_pass());
+        use Reached::*;
+        assert_eq!(error(Status(404)).failure(), Failure::NotFound);
+        assert_eq!(error(Status(409)).failure(), Failure::Conflict);
+        let unknown = [
+            Interrupted,
+            Status(500),
+            Status(502),
+            Status(503),
+            Status(429),
+        ];
+        for reached in unknown {
+            assert_eq!(error(reached).failure(), Failure::Unknown, "{reached:?}");
+            assert!(error(reached).may_pass());
         }
-        for refused in [Some(400), Some(401), Some(403), Some(406), Some(422)] {
-            assert_eq!(error(refused).failure(), Failure::Refused, "{refused:?}");
-            assert!(!error(refused).may_pass());
+        // A request that cannot be made is not retried: a misconfigured catalog URI surfaces
+        // at once instead of after the state machine's retries.
+        let refused = [Unmade, Status(400), Status(401), Status(403), Status(422)];
+        for reached in refused {
+            assert_eq!(error(reached).failure(), Failure::Refused, "{reached:?}");
+            assert!(!error(reached).may_pass());
         }
-        assert!(error(Some(409)).may_pass());
-        assert!(!error(Some(404)).may_pass());
+        assert!(error(Status(409)).may_pass());
+        assert!(!error(Status(404)).may_pass());
+        assert_eq!(error(Status(403)).status(), Some(403));
+        assert_eq!(error(Interrupted).status(), None);
     }
 
     #[test]
