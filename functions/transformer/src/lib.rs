@@ -133,8 +133,7 @@ async fn read_classified(
                 tokio::task::spawn_blocking(move || {
                     let records = verified_part(&bytes, expected)
                         .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
-                    let classified = transform::classify(records.lazy(), plausible).collect()?;
-                    Ok::<_, TransformError>(with_lines(classified, &bytes, index)?)
+                    Ok::<_, TransformError>(classify_part(records, &bytes, index, plausible)?)
                 })
                 .await
                 .map_err(|source| TransformError::Task {
@@ -145,11 +144,30 @@ async fn read_classified(
             .buffered(4)
             .try_collect()
             .await?;
+    stack(read, plausible)
+}
+
+/// A part's records ([`ndjson::parse_part`]) classified ([`transform::classify`]), with their
+/// lines as sent where refused ([`with_lines`]); `index` is the part's place in the manifest.
+pub(crate) fn classify_part(
+    records: DataFrame,
+    bytes: &[u8],
+    index: usize,
+    plausible: transform::Plausible,
+) -> PolarsResult<(DataFrame, transform::RawLines)> {
+    let classified = transform::classify(records.lazy(), plausible).collect()?;
+    with_lines(classified, bytes, index)
+}
+
+/// The classified parts as one batch, in manifest order.
+pub(crate) fn stack(
+    read: Vec<(DataFrame, transform::RawLines)>,
+    plausible: transform::Plausible,
+) -> Result<(DataFrame, transform::RawLines)> {
     if read.is_empty() {
         let empty = ndjson::parse_part(&[], 0)
             .map_err(|e| TransformError::DataQuality(format!("empty batch: {e}")))?;
-        let classified = transform::classify(empty.lazy(), plausible).collect()?;
-        return Ok(with_lines(classified, &[], 0)?);
+        return Ok(classify_part(empty, &[], 0, plausible)?);
     }
     let mut lines = transform::RawLines::new();
     let mut frames = Vec::with_capacity(read.len());
@@ -223,6 +241,24 @@ fn verified_part(
     Ok(df)
 }
 
+/// The rules across records applied to a classified batch, in one hash pass over the order ids
+/// ([`versions::settle`]): the silver orders (the latest valid version of each order, typed
+/// and enriched) and the quarantine's rows. The latest versions are taken once, narrowed to
+/// the columns they keep.
+pub(crate) fn settle_batch(
+    classified: DataFrame,
+    lines: &transform::RawLines,
+    parts: &[String],
+    run_id: &str,
+) -> PolarsResult<(DataFrame, DataFrame)> {
+    let settled = versions::settle(&classified)?;
+    let bad = transform::quarantined(&settled.refused(&classified)?, run_id, parts, lines)?;
+    let valid = settled.latest(&classified, &transform::silver_sources())?;
+    drop(classified);
+    let batch = transform::valid_orders(valid.lazy(), run_id).collect()?;
+    Ok((batch, bad))
+}
+
 fn reason_counts(bad: &DataFrame) -> Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
     for reason in bad.column("reason")?.str()?.iter().flatten() {
@@ -282,19 +318,8 @@ async fn transform(input: &ExtractOutput, deps: &Deps) -> Result<TransformOutput
     let rows_in = manifest.records;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "parts read, parsed and classified");
 
-    // The rules across records, in one hash pass over the order ids; the latest valid
-    // versions are taken once, narrowed to the columns they keep.
-    let settled = versions::settle(&classified)?;
     let parts: Vec<String> = manifest.parts.iter().map(|p| p.key.clone()).collect();
-    let bad = transform::quarantined(
-        &settled.refused(&classified)?,
-        run_id.as_str(),
-        &parts,
-        &lines,
-    )?;
-    let valid = settled.latest(&classified, &transform::silver_sources())?;
-    drop(classified);
-    let batch = transform::valid_orders(valid.lazy(), run_id.as_str()).collect()?;
+    let (batch, bad) = settle_batch(classified, &lines, &parts, run_id.as_str())?;
     debug!(%run_id, ms = started.elapsed().as_millis() as u64, "classified");
     let mut days = touched_days(&batch)?;
     let quarantined_by_reason = reason_counts(&bad)?;

@@ -12,73 +12,14 @@
 
 use std::borrow::Cow;
 
-use lakehouse_core::record::{FIELD_NAMES, FIELDS, FieldType};
+use lakehouse_core::record::FIELD_NAMES;
 use polars::prelude::*;
 
 use crate::{
     side::{LINE, MALFORMED, SENT, parsed},
     text_column::TextColumn,
-    typed::{self, Unprinted},
+    typed::{self, AMOUNT, ORDER_DATE, QUANTITY, TYPED, UNIT_PRICE, UPDATED_AT, Unprinted},
 };
-
-/// Positions in [`FIELD_NAMES`] of the fields that get a typed shadow column in place of a text
-/// column: the reader fills them, and `transform::valid_orders` takes them.
-pub const TYPED: [usize; 5] = [QUANTITY, UNIT_PRICE, AMOUNT, ORDER_DATE, UPDATED_AT];
-const QUANTITY: usize = field("quantity");
-const UNIT_PRICE: usize = field("unit_price");
-const AMOUNT: usize = field("amount");
-const ORDER_DATE: usize = field("order_date");
-const UPDATED_AT: usize = field("updated_at");
-
-// The record contract (`lakehouse_core::record::FIELDS`) decides which fields are typed and how:
-// a change there that this reader does not follow fails the build here.
-const _: () = {
-    // How `typed` parses each field of TYPED, in its order.
-    let parsed_as = [
-        FieldType::Integer,
-        FieldType::Decimal,
-        FieldType::Decimal,
-        FieldType::Date,
-        FieldType::Timestamp,
-    ];
-    let mut typed = 0;
-    let mut i = 0;
-    while i < FIELDS.len() {
-        if !matches!(FIELDS[i].ty, FieldType::Text) {
-            assert!(
-                typed < TYPED.len() && TYPED[typed] == i,
-                "a typed field the reader lacks"
-            );
-            assert!(
-                FIELDS[i].ty as u8 == parsed_as[typed] as u8,
-                "a field whose type the reader parses otherwise"
-            );
-            typed += 1;
-        }
-        i += 1;
-    }
-    assert!(typed == TYPED.len(), "a typed field the contract lacks");
-};
-
-/// The position of a field in [`FIELD_NAMES`]; a name that is not there fails the build.
-const fn field(name: &str) -> usize {
-    let name = name.as_bytes();
-    let mut i = 0;
-    while i < FIELD_NAMES.len() {
-        let candidate = FIELD_NAMES[i].as_bytes();
-        let mut same = candidate.len() == name.len();
-        let mut j = 0;
-        while same && j < name.len() {
-            same = candidate[j] == name[j];
-            j += 1;
-        }
-        if same {
-            return i;
-        }
-        i += 1;
-    }
-    panic!("not a raw field")
-}
 
 /// Why a part could not be read: only its columns failing to make a frame. A line that is not
 /// a flat JSON object (or not UTF-8) is a record of its own, marked [`MALFORMED`], for the

@@ -150,7 +150,7 @@ fn source(name: &str) -> String {
 }
 
 fn typed_fields() -> impl Iterator<Item = &'static str> {
-    crate::ndjson::TYPED.iter().map(|&i| FIELD_NAMES[i])
+    crate::typed::TYPED.iter().map(|&i| FIELD_NAMES[i])
 }
 
 /// Valid records (as [`crate::versions::Settled::latest`] gives them) with their typed values

@@ -12,13 +12,72 @@
 use std::{borrow::Cow, collections::BTreeMap};
 
 use chrono::{DateTime, NaiveDate};
-use lakehouse_core::{dates, record::FIELD_NAMES};
+use lakehouse_core::{
+    dates,
+    record::{FIELD_NAMES, FIELDS, FieldType},
+};
 use polars::prelude::*;
 
-use crate::{
-    ndjson::TYPED,
-    side::{SENT, parsed},
+use crate::side::{SENT, parsed};
+
+/// Positions in [`FIELD_NAMES`] of the fields that get a typed shadow column in place of a text
+/// column: the reader ([`crate::ndjson`]) fills them, and `transform::valid_orders` takes them.
+pub const TYPED: [usize; 5] = [QUANTITY, UNIT_PRICE, AMOUNT, ORDER_DATE, UPDATED_AT];
+pub(crate) const QUANTITY: usize = field("quantity");
+pub(crate) const UNIT_PRICE: usize = field("unit_price");
+pub(crate) const AMOUNT: usize = field("amount");
+pub(crate) const ORDER_DATE: usize = field("order_date");
+pub(crate) const UPDATED_AT: usize = field("updated_at");
+
+// The record contract (`lakehouse_core::record::FIELDS`) decides which fields are typed and how:
+// a change there that this module does not follow fails the build here.
+const _: () = {
+    // How this module parses each field of TYPED, in its order.
+    let parsed_as = [
+        FieldType::Integer,
+        FieldType::Decimal,
+        FieldType::Decimal,
+        FieldType::Date,
+        FieldType::Timestamp,
+    ];
+    let mut typed = 0;
+    let mut i = 0;
+    while i < FIELDS.len() {
+        if !matches!(FIELDS[i].ty, FieldType::Text) {
+            assert!(
+                typed < TYPED.len() && TYPED[typed] == i,
+                "a typed field the reader lacks"
+            );
+            assert!(
+                FIELDS[i].ty as u8 == parsed_as[typed] as u8,
+                "a field whose type the reader parses otherwise"
+            );
+            typed += 1;
+        }
+        i += 1;
+    }
+    assert!(typed == TYPED.len(), "a typed field the contract lacks");
 };
+
+/// The position of a field in [`FIELD_NAMES`]; a name that is not there fails the build.
+const fn field(name: &str) -> usize {
+    let name = name.as_bytes();
+    let mut i = 0;
+    while i < FIELD_NAMES.len() {
+        let candidate = FIELD_NAMES[i].as_bytes();
+        let mut same = candidate.len() == name.len();
+        let mut j = 0;
+        while same && j < name.len() {
+            same = candidate[j] == name[j];
+            j += 1;
+        }
+        if same {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a raw field")
+}
 
 /// A typed field's value, and whether its text is how the value prints.
 pub(crate) type Parsed<T> = Option<(T, bool)>;
