@@ -7,20 +7,25 @@
 //! partitions the batch touches (copy-on-write overwrite), so deduplication holds across
 //! batches; `customers_transformed` and `products_transformed` keep the latest attributes;
 //! `orders_quarantine` gets the refused records appended.
+//!
+//! The modules, in the order a batch goes through them:
+//! - [`read`]: a part's lines into columns (every field's text, the typed fields parsed once);
+//! - [`rules`]: the rules a record keeps on its own, the first one broken named;
+//! - [`settle`]: the rules across records (repeated versions, the latest of each order);
+//! - [`silver`]: the outcomes shaped for their tables, and the table writes.
+//!
+//! The side columns they pass each other are named in one place (`side`). A plain statement
+//! of the reader and of the whole batch transform (`reference`, for tests) holds the fast code
+//! to its contract.
 
-mod cores;
 mod error;
-mod keyed;
-pub mod ndjson;
+pub mod read;
 #[cfg(test)]
 mod reference;
+pub mod rules;
+pub mod settle;
 mod side;
-mod silver;
-mod take;
-mod text_column;
-pub mod transform;
-pub mod typed;
-pub mod versions;
+pub mod silver;
 
 use std::{collections::BTreeMap, time::Instant};
 
@@ -46,7 +51,7 @@ pub const ENV_EARLIEST_ORDER_DATE: &str = "LAKEHOUSE_EARLIEST_ORDER_DATE";
 /// How far ahead of the run's clock an `updated_at` may be (seconds, default 300).
 pub const ENV_FUTURE_SKEW_SECONDS: &str = "LAKEHOUSE_FUTURE_SKEW_SECONDS";
 
-/// The settings of the plausibility rules ([`transform::Plausible`]).
+/// The settings of the plausibility rules ([`rules::Plausible`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rules {
     pub earliest_order_date: NaiveDate,
@@ -82,9 +87,9 @@ impl Rules {
 
     /// The bounds for a batch extracted up to `now`: order dates from the earliest to the day
     /// after, updates up to the skew ahead of it.
-    pub fn plausible_at(&self, now: DateTime<Utc>) -> transform::Plausible {
+    pub fn plausible_at(&self, now: DateTime<Utc>) -> rules::Plausible {
         let latest = now + self.future_skew;
-        transform::Plausible {
+        rules::Plausible {
             first_day: dates::to_days(self.earliest_order_date),
             last_day: dates::to_days(now.date_naive()) + 1,
             latest_update: latest.timestamp_micros(),
@@ -110,66 +115,65 @@ impl Deps {
 }
 
 /// Fetches every part of the manifest, verifies its checksum, parses it
-/// ([`ndjson::parse_part`]) and applies the rules on each record ([`transform::classify`]);
+/// ([`read::parse_part`]) and applies the rules on each record ([`rules::classify`]);
 /// parts go through this in parallel on the blocking pool, and are stacked. Classifying a part
 /// while the next one is read keeps both cores busy, where classifying the stacked batch ran
 /// after the last part, mostly on one.
 async fn read_classified(
     lake: &Lake,
     manifest: &Manifest,
-    plausible: transform::Plausible,
-) -> Result<(DataFrame, transform::RawLines)> {
-    let read: Vec<(DataFrame, transform::RawLines)> =
-        stream::iter(manifest.parts.iter().enumerate())
-            .map(|(index, part)| async move {
-                let bytes = lake.get(&part.key).await?.ok_or_else(|| {
-                    TransformError::DataQuality(format!(
-                        "part {} named by the manifest is missing",
-                        part.key
-                    ))
-                })?;
-                let expected = (part.bytes, part.checksum.clone(), part.records as usize);
-                let key = part.key.clone();
-                tokio::task::spawn_blocking(move || {
-                    let records = verified_part(&bytes, expected)
-                        .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
-                    Ok::<_, TransformError>(classify_part(records, &bytes, index, plausible)?)
-                })
-                .await
-                .map_err(|source| TransformError::Task {
-                    what: format!("reading {}", part.key),
-                    source,
-                })?
+    plausible: rules::Plausible,
+) -> Result<(DataFrame, rules::RawLines)> {
+    let read: Vec<(DataFrame, rules::RawLines)> = stream::iter(manifest.parts.iter().enumerate())
+        .map(|(index, part)| async move {
+            let bytes = lake.get(&part.key).await?.ok_or_else(|| {
+                TransformError::DataQuality(format!(
+                    "part {} named by the manifest is missing",
+                    part.key
+                ))
+            })?;
+            let expected = (part.bytes, part.checksum.clone(), part.records as usize);
+            let key = part.key.clone();
+            tokio::task::spawn_blocking(move || {
+                let records = verified_part(&bytes, expected)
+                    .map_err(|why| TransformError::DataQuality(format!("part {key}: {why}")))?;
+                Ok::<_, TransformError>(classify_part(records, &bytes, index, plausible)?)
             })
-            .buffered(4)
-            .try_collect()
-            .await?;
+            .await
+            .map_err(|source| TransformError::Task {
+                what: format!("reading {}", part.key),
+                source,
+            })?
+        })
+        .buffered(4)
+        .try_collect()
+        .await?;
     stack(read, plausible)
 }
 
-/// A part's records ([`ndjson::parse_part`]) classified ([`transform::classify`]), with their
+/// A part's records ([`read::parse_part`]) classified ([`rules::classify`]), with their
 /// lines as sent where refused ([`with_lines`]); `index` is the part's place in the manifest.
 pub(crate) fn classify_part(
     records: DataFrame,
     bytes: &[u8],
     index: usize,
-    plausible: transform::Plausible,
-) -> PolarsResult<(DataFrame, transform::RawLines)> {
-    let classified = transform::classify(records.lazy(), plausible).collect()?;
+    plausible: rules::Plausible,
+) -> PolarsResult<(DataFrame, rules::RawLines)> {
+    let classified = rules::classify(records.lazy(), plausible).collect()?;
     with_lines(classified, bytes, index)
 }
 
 /// The classified parts as one batch, in manifest order.
 pub(crate) fn stack(
-    read: Vec<(DataFrame, transform::RawLines)>,
-    plausible: transform::Plausible,
-) -> Result<(DataFrame, transform::RawLines)> {
+    read: Vec<(DataFrame, rules::RawLines)>,
+    plausible: rules::Plausible,
+) -> Result<(DataFrame, rules::RawLines)> {
     if read.is_empty() {
-        let empty = ndjson::parse_part(&[], 0)
+        let empty = read::parse_part(&[], 0)
             .map_err(|e| TransformError::DataQuality(format!("empty batch: {e}")))?;
         return Ok(classify_part(empty, &[], 0, plausible)?);
     }
-    let mut lines = transform::RawLines::new();
+    let mut lines = rules::RawLines::new();
     let mut frames = Vec::with_capacity(read.len());
     for (frame, part_lines) in read {
         lines.extend(part_lines);
@@ -192,7 +196,7 @@ pub(crate) fn with_lines(
     classified: DataFrame,
     bytes: &[u8],
     part: usize,
-) -> PolarsResult<(DataFrame, transform::RawLines)> {
+) -> PolarsResult<(DataFrame, rules::RawLines)> {
     let part = u32::try_from(part).unwrap_or(u32::MAX);
     let codes = classified.column(side::REASON_CODE)?.i32()?;
     let numbers = classified.column(side::LINE)?.u32()?;
@@ -202,10 +206,10 @@ pub(crate) fn with_lines(
         .filter_map(|(code, line)| code.and(line))
         .collect();
     wanted.sort_unstable();
-    let mut lines = transform::RawLines::with_capacity(wanted.len());
+    let mut lines = rules::RawLines::with_capacity(wanted.len());
     if !wanted.is_empty() {
         let mut wanted = wanted.into_iter().peekable();
-        for (i, (start, end)) in ndjson::line_spans(bytes).enumerate() {
+        for (i, (start, end)) in read::line_spans(bytes).enumerate() {
             let number = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if wanted.peek() == Some(&number) {
                 wanted.next();
@@ -231,7 +235,7 @@ fn verified_part(
     if bytes.len() as u64 != size || !checksum.matches(bytes) {
         return Err("does not match its manifest checksum".into());
     }
-    let df = ndjson::parse_part(bytes, records).map_err(|e| e.to_string())?;
+    let df = read::parse_part(bytes, records).map_err(|e| e.to_string())?;
     if df.height() != records {
         return Err(format!(
             "holds {} records, its manifest says {records}",
@@ -242,20 +246,20 @@ fn verified_part(
 }
 
 /// The rules across records applied to a classified batch, in one hash pass over the order ids
-/// ([`versions::settle`]): the silver orders (the latest valid version of each order, typed
+/// ([`settle::resolve`]): the silver orders (the latest valid version of each order, typed
 /// and enriched) and the quarantine's rows. The latest versions are taken once, narrowed to
 /// the columns they keep.
 pub(crate) fn settle_batch(
     classified: DataFrame,
-    lines: &transform::RawLines,
+    lines: &rules::RawLines,
     parts: &[String],
     run_id: &str,
 ) -> PolarsResult<(DataFrame, DataFrame)> {
-    let settled = versions::settle(&classified)?;
-    let bad = transform::quarantined(&settled.refused(&classified)?, run_id, parts, lines)?;
-    let valid = settled.latest(&classified, &transform::silver_sources())?;
+    let resolved = settle::resolve(&classified)?;
+    let bad = silver::orders::quarantined(&resolved.refused(&classified)?, run_id, parts, lines)?;
+    let valid = resolved.latest(&classified, &silver::orders::silver_sources())?;
     drop(classified);
-    let batch = transform::valid_orders(valid.lazy(), run_id).collect()?;
+    let batch = silver::orders::valid_orders(valid.lazy(), run_id).collect()?;
     Ok((batch, bad))
 }
 

@@ -14,7 +14,7 @@ use lakehouse_core::{
 };
 
 use super::line::{Line, read_line};
-use crate::transform::Plausible;
+use crate::rules::Plausible;
 
 /// A row of `orders_transformed` (without its run id).
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +273,7 @@ mod tests {
     use polars::prelude::*;
 
     use super::*;
-    use crate::{classify_part, ndjson::parse_part, reference::Gen, settle_batch, stack};
+    use crate::{classify_part, read::parse_part, reference::Gen, settle_batch, stack};
 
     const FIRST_DAY: &str = "2026-01-01";
     const LAST_DAY: &str = "2026-03-31";

@@ -1,4 +1,4 @@
-//! The part reader's contract: what [`crate::ndjson::parse_part`] must make of any line. The
+//! The part reader's contract: what [`crate::read::parse_part`] must make of any line. The
 //! differential test below holds the fast reader to it on generated and mutated lines.
 
 use std::collections::BTreeMap;
@@ -47,7 +47,11 @@ pub fn read_line(line: &[u8]) -> Line {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ndjson::parse_part, reference::Gen, side::MALFORMED, typed};
+    use crate::{
+        read::{parse_part, typed},
+        reference::Gen,
+        side::MALFORMED,
+    };
 
     /// What the fast reader makes of one line, in the reference's terms.
     fn fast(line: &[u8]) -> Line {

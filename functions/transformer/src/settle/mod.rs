@@ -1,24 +1,32 @@
-//! The rules that look across records: a version of an order delivered twice is refused
-//! (`duplicate_record`), and of the valid versions only the latest of each order is kept.
+//! The rules that look across records ([`resolve`]): a version of an order delivered twice is
+//! refused (`duplicate_record`), and of the valid versions only the latest of each order is
+//! kept.
 //!
-//! Both are answered by one pass over the order ids ([`crate::keyed`]). In polars they took a
-//! row-encoded `is_first_distinct` on (order_id, updated_at), a sort and a `unique` on
-//! order_id: three hash passes whose tables grew as they went (a fifth of the classification
-//! went to rehashing), and a filter that copied every column of the valid rows before the
-//! latest ones were taken from that copy.
+//! Both are answered by one pass over the order ids, scattered by hash into partitions that
+//! stay in cache ([`keyed`], on every core: [`cores`]), and the latest rows are taken in one
+//! copy ([`take`]). In polars the same questions were a row-encoded `is_first_distinct` on
+//! (order_id, updated_at), a sort and a `unique` on order_id, whose hash tables grew as they
+//! went, and a filter that copied every column of the valid rows before the latest ones were
+//! taken from that copy (docs/benchmarks.md).
 
 use lakehouse_core::record::Reason;
 use polars::prelude::*;
 
-use crate::{
-    keyed::{self, Keyed, Table},
-    side::{REASON_CODE, parsed},
+pub(crate) mod cores;
+pub(crate) mod keyed;
+pub(crate) mod take;
+
+use self::{
+    keyed::{Keyed, Table},
     take::take_rows,
-    typed,
+};
+use crate::{
+    read::typed,
+    side::{REASON_CODE, parsed},
 };
 
 /// A classified batch split by the rules across records.
-pub struct Settled {
+pub struct Resolved {
     /// [`REASON_CODE`] of every record, `duplicate_record` included.
     pub codes: Int32Chunked,
     /// The rows of the latest valid version of each order, in order_date order (then in
@@ -26,7 +34,7 @@ pub struct Settled {
     pub latest: IdxCa,
 }
 
-impl Settled {
+impl Resolved {
     /// The refused records of `classified`, with their final reason codes and every field's
     /// text as it was sent ([`typed::restore`]).
     pub fn refused(&self, classified: &DataFrame) -> PolarsResult<DataFrame> {
@@ -47,7 +55,7 @@ struct Version {
     stamp: i64,
     /// order_date of a valid record; `None` for a record [`classify`] refused.
     ///
-    /// [`classify`]: crate::transform::classify
+    /// [`classify`]: crate::rules::classify
     valid_day: Option<i32>,
 }
 
@@ -69,13 +77,13 @@ struct Found {
     latest: Vec<(i32, IdxSize)>,
 }
 
-/// Applies the rules across records to a batch [`crate::transform::classify`] has classified.
+/// Applies the rules across records to a batch [`crate::rules::classify`] has classified.
 ///
 /// A record repeats an earlier one when both have the same order_id and updated_at, whatever
 /// the earlier one's verdict; the latest version is the valid record with the latest
 /// updated_at (two valid records of an order never share one: the later is a repeat). A record
 /// without an order_id or an updated_at is already refused, so takes no part.
-pub fn settle(classified: &DataFrame) -> PolarsResult<Settled> {
+pub fn resolve(classified: &DataFrame) -> PolarsResult<Resolved> {
     let ids = classified.column("order_id")?.str()?;
     let stamps = classified
         .column(&parsed("updated_at"))?
@@ -94,25 +102,25 @@ pub fn settle(classified: &DataFrame) -> PolarsResult<Settled> {
             }));
         }
     };
-    let found = keyed::group(ids, read, settle_partition)?;
+    let found = keyed::partitioned(ids, read, resolve_partition)?;
 
-    let mut settled: Vec<Option<i32>> = codes.iter().collect();
+    let mut resolved: Vec<Option<i32>> = codes.iter().collect();
     let duplicate = Reason::DuplicateRecord.code();
     let mut latest = Vec::new();
     for found in found {
         for row in found.repeats {
-            settled[row as usize].get_or_insert(duplicate);
+            resolved[row as usize].get_or_insert(duplicate);
         }
         latest.extend(found.latest);
     }
-    Ok(Settled {
-        codes: Int32Chunked::new(REASON_CODE.into(), settled),
+    Ok(Resolved {
+        codes: Int32Chunked::new(REASON_CODE.into(), resolved),
         latest: IdxCa::from_vec("row".into(), in_day_order(latest, classified.height())),
     })
 }
 
 /// The rules across records within one partition: `count` records, in row order.
-fn settle_partition<'a>(
+fn resolve_partition<'a>(
     records: &mut dyn Iterator<Item = &Keyed<'a, Version>>,
     count: usize,
 ) -> Found {
@@ -156,8 +164,8 @@ fn settle_partition<'a>(
 
 /// The rows of `(day, row)` pairs (each row once, every row below `rows`) sorted by day, then
 /// row. Days span little (a batch covers days to months of orders), so a counting sort over
-/// the span does it in two linear passes; a comparison sort of a million pairs took a third of
-/// the pass. A span wider than the batch (dates far apart) falls back to that sort.
+/// the span does it in two linear passes, where a comparison sort costs n log n. A span wider
+/// than the batch (dates far apart) falls back to that sort.
 fn in_day_order(mut pairs: Vec<(i32, IdxSize)>, rows: usize) -> Vec<IdxSize> {
     let (Some(first), Some(last)) = (
         pairs.iter().map(|p| p.0).min(),
@@ -195,9 +203,9 @@ fn in_day_order(mut pairs: Vec<(i32, IdxSize)>, rows: usize) -> Vec<IdxSize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::{
-        silver_sources,
-        tests::{raw, row, settled},
+    use crate::{
+        rules::tests::{raw, resolved, row},
+        silver::orders::silver_sources,
     };
 
     fn text(df: &DataFrame, name: &str) -> Vec<String> {
@@ -207,7 +215,7 @@ mod tests {
 
     #[test]
     fn the_latest_valid_version_of_each_order_is_taken_in_day_order() {
-        let (classified, settled) = settled(raw(&[
+        let (classified, resolved) = resolved(raw(&[
             row("A", "1", "2026-01-03", "2026-01-01T00:00:01Z", "placed"),
             row("B", "1", "2026-01-01", "2026-01-01T00:00:05Z", "placed"),
             row("A", "2", "2026-01-03", "2026-01-01T00:00:04Z", "shipped"),
@@ -217,7 +225,7 @@ mod tests {
             row("C", "1", "2026-01-02", "2026-01-01T00:00:09Z", "lost"),
             row("D", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
         ]));
-        let latest = settled.latest(&classified, &silver_sources()).unwrap();
+        let latest = resolved.latest(&classified, &silver_sources()).unwrap();
         let names: Vec<String> = latest
             .get_column_names()
             .iter()
@@ -240,13 +248,13 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert!(days.is_sorted(), "partition order, then arrival: {days:?}");
-        let refused = settled.refused(&classified).unwrap();
+        let refused = resolved.refused(&classified).unwrap();
         assert_eq!(text(&refused, "status"), ["lost"]);
     }
 
     #[test]
     fn a_version_delivered_again_is_refused_whatever_the_first_verdict() {
-        let (classified, settled) = settled(raw(&[
+        let (classified, resolved) = resolved(raw(&[
             row("A", "1", "2026-01-01", "2026-01-01T00:00:01Z", "lost"),
             row("A", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
             row("B", "1", "2026-01-01", "2026-01-01T00:00:01Z", "placed"),
@@ -258,7 +266,7 @@ mod tests {
         ]));
         let code = |reason: &str| Reason::named(reason).unwrap().code();
         let duplicate = code("duplicate_record");
-        let codes: Vec<Option<i32>> = settled.codes.iter().collect();
+        let codes: Vec<Option<i32>> = resolved.codes.iter().collect();
         let non_positive = code("non_positive_quantity");
         assert_eq!(
             codes,
@@ -274,16 +282,16 @@ mod tests {
                 Some(non_positive),
             ]
         );
-        let latest = settled.latest(&classified, &["status".into()]).unwrap();
+        let latest = resolved.latest(&classified, &["status".into()]).unwrap();
         assert_eq!(text(&latest, "status"), ["shipped"]);
-        assert_eq!(settled.refused(&classified).unwrap().height(), 6);
+        assert_eq!(resolved.refused(&classified).unwrap().height(), 6);
     }
 
     #[test]
     fn a_large_batch_settles_as_the_plain_definition_does() {
         // Enough orders to fill every partition, with repeats, refusals and versions out of
         // order; the expected outcome is computed record by record, as the rules read.
-        let mut next = crate::keyed::tests::numbers(7);
+        let mut next = crate::settle::keyed::tests::numbers(7);
         let rows: Vec<_> = (0..6000)
             .map(|_| {
                 let id = format!("O{}", next(1500));
@@ -293,7 +301,7 @@ mod tests {
                 row(&id, "1", &day, &stamp, status)
             })
             .collect();
-        let (classified, settled) = settled(raw(&rows));
+        let (classified, resolved) = resolved(raw(&rows));
 
         let codes: Vec<Option<i32>> = classified
             .column(REASON_CODE)
@@ -313,7 +321,7 @@ mod tests {
                 best.insert(id, (stamp, i));
             }
         }
-        let got: Vec<Option<i32>> = settled.codes.iter().collect();
+        let got: Vec<Option<i32>> = resolved.codes.iter().collect();
         assert_eq!(got, expected);
         assert!(
             got.iter()
@@ -326,7 +334,7 @@ mod tests {
             .map(|(_, i)| (rows[*i][14].unwrap(), *i))
             .collect();
         want.sort_unstable();
-        let rows_taken: Vec<usize> = settled
+        let rows_taken: Vec<usize> = resolved
             .latest
             .into_no_null_iter()
             .map(|r| r as usize)
@@ -346,9 +354,9 @@ mod tests {
 
     #[test]
     fn an_empty_batch_settles_to_nothing() {
-        let (classified, settled) = settled(raw(&[]));
-        assert_eq!(settled.codes.len(), 0);
-        let latest = settled.latest(&classified, &silver_sources()).unwrap();
+        let (classified, resolved) = resolved(raw(&[]));
+        assert_eq!(resolved.codes.len(), 0);
+        let latest = resolved.latest(&classified, &silver_sources()).unwrap();
         assert_eq!((latest.height(), latest.width()), (0, 16));
     }
 }

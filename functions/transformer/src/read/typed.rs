@@ -3,11 +3,11 @@
 //!
 //! The quarantine keeps every field as it was sent, but only refused records go there (about
 //! one in a hundred), and the text of nearly every typed value is exactly how the value prints.
-//! So the part reader ([`crate::ndjson`]) keeps one column for the five, [`SENT`]: null where
+//! So the part reader ([`crate::read`]) keeps one column for the five, [`SENT_TEXTS`]: null where
 //! every text prints back from its value (or the field is missing), else a JSON object of the
 //! texts that do not, a text that is no valid value included. [`restore`] gives refused records
-//! their five text columns back. A text column per field cost every record five 16-byte string
-//! views, and the 20 bytes of its updated_at: about a fifth of what the reader wrote.
+//! their five text columns back. A text column per field would cost every record five 16-byte
+//! string views, and the 20 bytes of its updated_at.
 
 use std::{borrow::Cow, collections::BTreeMap};
 
@@ -18,10 +18,10 @@ use lakehouse_core::{
 };
 use polars::prelude::*;
 
-use crate::side::{SENT, parsed};
+use crate::side::{SENT_TEXTS, parsed};
 
 /// Positions in [`FIELD_NAMES`] of the fields that get a typed shadow column in place of a text
-/// column: the reader ([`crate::ndjson`]) fills them, and `transform::valid_orders` takes them.
+/// column: the reader ([`crate::read`]) fills them, and `silver::orders::valid_orders` takes them.
 pub const TYPED: [usize; 5] = [QUANTITY, UNIT_PRICE, AMOUNT, ORDER_DATE, UPDATED_AT];
 pub(crate) const QUANTITY: usize = field("quantity");
 pub(crate) const UNIT_PRICE: usize = field("unit_price");
@@ -221,14 +221,14 @@ fn print_instant(micros: i64) -> Option<String> {
 
 /// One record's field values as the reader found them (by their place in [`FIELD_NAMES`]),
 /// and which of its typed fields' texts do not print back from their values.
-pub(crate) struct Unprinted<'r, 'v> {
+pub(crate) struct TypedValues<'r, 'v> {
     values: &'r [Option<Cow<'v, str>>; FIELD_NAMES.len()],
     kept: [bool; FIELD_NAMES.len()],
 }
 
-impl<'r, 'v> Unprinted<'r, 'v> {
+impl<'r, 'v> TypedValues<'r, 'v> {
     pub fn of(values: &'r [Option<Cow<'v, str>>; FIELD_NAMES.len()]) -> Self {
-        Unprinted {
+        TypedValues {
             values,
             kept: [false; FIELD_NAMES.len()],
         }
@@ -241,7 +241,7 @@ impl<'r, 'v> Unprinted<'r, 'v> {
         parsed.map(|(value, _)| value)
     }
 
-    /// The record's [`SENT`] value: none when every text prints back.
+    /// The record's [`SENT_TEXTS`] value: none when every text prints back.
     pub fn json(&self) -> Option<String> {
         if !self.kept.contains(&true) {
             return None;
@@ -256,16 +256,16 @@ impl<'r, 'v> Unprinted<'r, 'v> {
 }
 
 /// `frame` (records as the reader gives them) with the five typed fields' text columns as they
-/// were sent, and without [`SENT`]. For refused records: it prints every value once more.
+/// were sent, and without [`SENT_TEXTS`]. For refused records: it prints every value once more.
 pub fn restore(frame: &DataFrame) -> PolarsResult<DataFrame> {
     let sent: Vec<BTreeMap<String, String>> = frame
-        .column(SENT)?
+        .column(SENT_TEXTS)?
         .str()?
         .iter()
         .map(|json| json.map_or(Ok(BTreeMap::new()), serde_json::from_str))
         .collect::<Result<_, _>>()
-        .map_err(|e| polars_err!(ComputeError: "{SENT} is not a map of texts: {e}"))?;
-    let mut restored = frame.drop(SENT)?;
+        .map_err(|e| polars_err!(ComputeError: "{SENT_TEXTS} is not a map of texts: {e}"))?;
+    let mut restored = frame.drop(SENT_TEXTS)?;
     for name in TYPED.map(|i| FIELD_NAMES[i]) {
         let printed = printed(frame.column(&parsed(name))?)?;
         let texts: StringChunked = sent
@@ -306,7 +306,7 @@ fn printed(column: &Column) -> PolarsResult<Vec<Option<String>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyed::tests::numbers;
+    use crate::settle::keyed::tests::numbers;
 
     /// Texts of the decimals a source might send: a spread of magnitudes and digit counts,
     /// written by serde_json's float printer, and as hand-written texts with trailing or
@@ -436,11 +436,17 @@ mod tests {
             r#"{"quantity":2.0,"unit_price":"35.60","amount":1e1,"order_date":"2026-02-30","updated_at":"yesterday"}"#,
             r#"{"quantity":{"n":1},"unit_price":null,"amount":"-0","order_date":"0000-01-01"}"#,
         ];
-        let df = crate::ndjson::parse_part(sent.join("\n").as_bytes(), 3).unwrap();
-        let kept: Vec<Option<&str>> = df.column(SENT).unwrap().str().unwrap().iter().collect();
+        let df = crate::read::parse_part(sent.join("\n").as_bytes(), 3).unwrap();
+        let kept: Vec<Option<&str>> = df
+            .column(SENT_TEXTS)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
         assert_eq!(kept[0], None, "every text of the first prints back");
         let restored = restore(&df).unwrap();
-        assert!(restored.column(SENT).is_err());
+        assert!(restored.column(SENT_TEXTS).is_err());
         let texts = |name: &str| -> Vec<Option<String>> {
             let column = restored.column(name).unwrap().str().unwrap().clone();
             column.iter().map(|v| v.map(str::to_owned)).collect()

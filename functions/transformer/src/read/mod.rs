@@ -1,10 +1,10 @@
 //! The reader of raw parts: one flat JSON object per line, every field kept as the text that
 //! was sent, and the five typed fields parsed once, in the same pass, into shadow columns
-//! (their texts kept only where a value does not print back as it: [`crate::typed`]).
+//! (their texts kept only where a value does not print back as it: [`crate::read::typed`]).
 //!
 //! Polars' general NDJSON reader builds a hash map per record and prints numbers back to text,
-//! which the classification then parsed again; on a day-0 batch that was about two fifths of
-//! the transform. Parts hold flat objects with known keys, so one scan over the bytes does it:
+//! which the classification then parsed again. Parts hold flat objects with known keys, so one
+//! scan over the bytes does it:
 //! strings without escapes are borrowed, numbers keep their token text, and only the rare
 //! escaped string goes through serde_json. A value the contract does not expect (an object or
 //! array where a field should be) is kept as its JSON text, so the record is quarantined for
@@ -15,11 +15,14 @@ use std::borrow::Cow;
 use lakehouse_core::record::FIELD_NAMES;
 use polars::prelude::*;
 
-use crate::{
-    side::{LINE, MALFORMED, SENT, parsed},
+pub mod text_column;
+pub mod typed;
+
+use self::{
     text_column::TextColumn,
-    typed::{self, AMOUNT, ORDER_DATE, QUANTITY, TYPED, UNIT_PRICE, UPDATED_AT, Unprinted},
+    typed::{AMOUNT, ORDER_DATE, QUANTITY, TYPED, TypedValues, UNIT_PRICE, UPDATED_AT},
 };
+use crate::side::{LINE, MALFORMED, SENT_TEXTS, parsed};
 
 /// Why a part could not be read: only its columns failing to make a frame. A line that is not
 /// a flat JSON object (or not UTF-8) is a record of its own, marked [`MALFORMED`], for the
@@ -32,7 +35,7 @@ pub enum PartError {
 
 /// Parses a part into the text columns of the untyped fields ([`FIELD_NAMES`] but [`TYPED`]),
 /// the typed shadow columns (`_quantity`, `_unit_price`, `_amount`, `_order_date`,
-/// `_updated_at`: null where the text is missing or not a valid value), [`SENT`] (the typed
+/// `_updated_at`: null where the text is missing or not a valid value), [`SENT_TEXTS`] (the typed
 /// texts that do not print back from their values: [`typed::restore`] brings the five text
 /// columns back), and each record's [`LINE`] in the part (from 1; [`line_spans`] finds its
 /// bytes again). A line that is not a flat JSON object, or not UTF-8, is a [`MALFORMED`]
@@ -42,8 +45,8 @@ pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError
     let mut columns = Builders::new(rows_hint);
     let keys: Vec<String> = FIELD_NAMES.iter().map(|f| format!("\"{f}\":")).collect();
     let mut values: [Option<Cow<str>>; FIELD_NAMES.len()] = Default::default();
-    // std's UTF-8 check was a twentieth of the read phase's CPU; simdutf8 checks with vector
-    // instructions. A part that is not UTF-8 throughout is checked line by line.
+    // simdutf8 checks with vector instructions, where std's check goes a word at a time. A
+    // part that is not UTF-8 throughout is checked line by line.
     let text = simdutf8::basic::from_utf8(bytes).ok();
     for (i, (start, end)) in line_spans(bytes).enumerate() {
         let place = i + 1;
@@ -75,8 +78,7 @@ pub fn parse_part(bytes: &[u8], rows_hint: usize) -> Result<DataFrame, PartError
 }
 
 /// The lines of `bytes` as (start, end) offsets, split at `\n` as `str::split` does, found
-/// with memchr's vector search: `str::split` searches a word at a time, and that was a tenth
-/// of the scanning.
+/// with memchr's vector search: `str::split` searches a word at a time.
 pub(crate) fn line_spans(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let ends = memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]);
     ends.scan(0, move |start, end| {
@@ -114,7 +116,7 @@ impl Builders {
             amount: PrimitiveChunkedBuilder::new(typed(AMOUNT), rows),
             order_date: PrimitiveChunkedBuilder::new(typed(ORDER_DATE), rows),
             updated_at: PrimitiveChunkedBuilder::new(typed(UPDATED_AT), rows),
-            sent: TextColumn::new(SENT.into(), rows),
+            sent: TextColumn::new(SENT_TEXTS.into(), rows),
             line: Vec::with_capacity(rows),
             malformed: Vec::with_capacity(rows),
             rows: 0,
@@ -141,7 +143,7 @@ impl Builders {
         for (i, builder) in &mut self.text {
             builder.push(values[*i].as_deref());
         }
-        let mut unprinted = Unprinted::of(values);
+        let mut unprinted = TypedValues::of(values);
         self.quantity
             .append_option(unprinted.value(QUANTITY, typed::quantity));
         self.unit_price
@@ -287,7 +289,7 @@ impl<'a> Scanner<'a, '_> {
     /// A value as text: a string's content, a number's token, `true`/`false`, nested JSON as
     /// written; null is `None`.
     // Inlined, as `string` is: returned through memory, the `Cow` of each of a record's values
-    // cost a stall of its own, about a quarter of the scanning.
+    // costs a stall of its own.
     #[inline(always)]
     fn value(&mut self) -> Result<Option<Cow<'a, str>>, String> {
         let start = self.at;
@@ -695,7 +697,7 @@ mod tests {
         assert_eq!(
             df.width(),
             FIELD_NAMES.len() + 3,
-            "typed ones twice, and {SENT}, {LINE}, {MALFORMED}"
+            "typed ones twice, and {SENT_TEXTS}, {LINE}, {MALFORMED}"
         );
         // Restored: every field's text, the typed shadows, the line and the malformed flag.
         assert_eq!(

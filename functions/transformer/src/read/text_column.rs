@@ -1,8 +1,8 @@
 //! A string column built value by value, as the reader of raw parts needs one per field.
 //!
 //! polars' `StringChunkedBuilder` checks, for every value, whether its in-progress buffer has
-//! room, and grows its buffers block by block; in a day-0 transform its pushes were a fifth of
-//! parsing. Values here go to one growing buffer and their views to one vector.
+//! room, and grows its buffers block by block. Values here go to one growing buffer and their
+//! views to one vector.
 
 use polars::prelude::*;
 use polars_arrow::{

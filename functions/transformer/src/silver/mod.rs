@@ -1,6 +1,9 @@
-//! What one classified batch asks of the silver tables: each a declarative write
-//! ([`TableWrite`]) that `lakehouse-tables` carries out inside its commit retry loop, tagged with
-//! the run id.
+//! The silver layer: a resolved batch shaped for its tables ([`orders`], [`entities`]), and
+//! what it asks of them: each a declarative write ([`TableWrite`]) that `lakehouse-tables`
+//! carries out inside its commit retry loop, tagged with the run id.
+
+pub mod entities;
+pub mod orders;
 
 use lakehouse_core::{contracts::TableCommit, runid::RunId};
 use lakehouse_tables::{
@@ -10,7 +13,7 @@ use lakehouse_tables::{
 };
 use polars::prelude::*;
 
-use crate::{Deps, Result, TransformError, transform};
+use crate::{Deps, Result, TransformError};
 
 /// What says a bad record was already quarantined: the hash of its line, the same when an
 /// overlap window delivers the same record again, and another for any other record, whatever
@@ -39,7 +42,7 @@ pub(crate) async fn write(
         &ORDERS,
         Change::Merge {
             rows: batch.clone(),
-            latest: transform::latest_by,
+            latest: entities::latest_by,
         },
     );
     let quarantine = TableWrite::new(
@@ -58,7 +61,7 @@ pub(crate) async fn write(
                 run_id,
                 &CUSTOMERS,
                 customer_rows(batch),
-                transform::customers
+                entities::customers
             )
         ),
         when(
@@ -68,7 +71,7 @@ pub(crate) async fn write(
                 run_id,
                 &PRODUCTS,
                 product_rows(batch),
-                transform::products
+                entities::products
             )
         ),
         when(bad.height() > 0, apply(quarantine)),

@@ -13,7 +13,7 @@ use polars_arrow::{
     datatypes::ArrowDataType,
 };
 
-use crate::cores::on_each_core;
+use crate::settle::cores::on_each_core;
 
 /// `rows` of `frame`, in that order. Every row number must be below the frame's height.
 pub fn take_rows(frame: &DataFrame, rows: &IdxCa) -> PolarsResult<DataFrame> {

@@ -2,23 +2,23 @@
 //! on every core.
 //!
 //! The rows are scattered by the hash of their key into partitions, so that each partition's
-//! hash table stays in cache, and the partitions are settled in parallel ([`group`]). A million
+//! hash table stays in cache, and the partitions are passed over in parallel ([`partitioned`]). A million
 //! ids in one table made each lookup a cache miss (most of the pass waited on them); in polars
 //! the same questions were sorts, `unique`s and group-bys whose tables grew as they went. A key
 //! of few values (a thousand products in a million orders) needs no scattering: each core's
-//! table of them stays in cache on its own ([`by_core`]).
+//! table of them stays in cache on its own ([`per_core`]).
 
 use std::hash::BuildHasher;
 
 use hashbrown::{HashTable, hash_table::Entry};
 use polars::prelude::*;
 
-use crate::cores::on_each_core;
+use crate::settle::cores::on_each_core;
 
 /// Partitions by key hash: enough that a partition of a million-row batch fits in cache.
 const PARTITIONS: usize = 64;
 
-/// Keys a core's share of the rows may name for [`by_core`] to settle it in one table: about
+/// Keys a core's share of the rows may name for [`per_core`] to fold it in one table: about
 /// 300 KB of entries, which stay in a core's cache.
 const FEW_KEYS: usize = 4_096;
 
@@ -31,16 +31,16 @@ pub(crate) struct Keyed<'a, R> {
     pub value: R,
 }
 
-/// Groups the rows of `keys` by key and runs `settle` on each partition of them.
+/// Groups the rows of `keys` by key and runs `per_partition` on each partition of them.
 ///
 /// `read(offset, len, keep)` is called once per core for a contiguous share of the rows; it
 /// calls `keep` once per row of the share, in order, with what the pass needs of it, or `None`
-/// to leave the row out. A row with a null key is left out too. `settle` gets a partition's
+/// to leave the row out. A row with a null key is left out too. `per_partition` gets a partition's
 /// rows in row order (a key's rows all fall in one partition) and their number.
-pub(crate) fn group<'a, R, T>(
+pub(crate) fn partitioned<'a, R, T>(
     keys: &'a StringChunked,
     read: impl Fn(i64, usize, &mut dyn FnMut(Option<R>)) + Sync,
-    settle: impl Fn(&mut dyn Iterator<Item = &Keyed<'a, R>>, usize) -> T + Sync,
+    per_partition: impl Fn(&mut dyn Iterator<Item = &Keyed<'a, R>>, usize) -> T + Sync,
 ) -> PolarsResult<Vec<T>>
 where
     R: Send + Sync,
@@ -56,17 +56,17 @@ where
         },
         |partitions, row| partitions[partition_of(row.hash)].push(row),
     )?;
-    let settled = on_each_core(|worker, workers| {
+    let results = on_each_core(|worker, workers| {
         (worker..PARTITIONS)
             .step_by(workers)
             .map(|partition| {
                 let mut rows = scattered.iter().flat_map(|pieces| &pieces[partition]);
                 let count = scattered.iter().map(|pieces| pieces[partition].len()).sum();
-                settle(&mut rows, count)
+                per_partition(&mut rows, count)
             })
             .collect::<Vec<T>>()
     })?;
-    Ok(settled.into_iter().flatten().collect())
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// The partition of a key's hash: bits neither a table's bucket index (low) nor its tag (top
@@ -76,9 +76,8 @@ fn partition_of(hash: u64) -> usize {
 }
 
 /// Room for one partition's share of `rows` scattered by hash: the mean and five standard
-/// deviations more, so that no partition grows. At exactly the mean, about half the partitions
-/// outgrew it by a few rows and were copied whole into one twice the size (a fifth of the
-/// page faults of settling a day-0 batch).
+/// deviations more, so that no partition grows: at exactly the mean, about half the partitions
+/// outgrew it by a few rows and were copied whole into one twice the size.
 fn partition_capacity(rows: usize) -> usize {
     let mean = rows / PARTITIONS + 1;
     mean + 5 * mean.isqrt() + 16
@@ -86,12 +85,12 @@ fn partition_capacity(rows: usize) -> usize {
 
 /// Runs `fold` on the rows of `keys` in one table per core, each over a contiguous share of
 /// the rows in row order, and returns the tables in row order of their shares; `None` if a
-/// share names more than [`FEW_KEYS`] keys. `read` is as for [`group`].
+/// share names more than [`FEW_KEYS`] keys. `read` is as for [`partitioned`].
 ///
 /// A core stops folding at the first key beyond the limit (its `read` still runs to the end
 /// of the share, doing nothing more), so a key of many values costs this little before
-/// [`group`] takes over.
-pub(crate) fn by_core<'a, R, S>(
+/// [`partitioned`] takes over.
+pub(crate) fn per_core<'a, R, S>(
     keys: &'a StringChunked,
     read: impl Fn(i64, usize, &mut dyn FnMut(Option<R>)) + Sync,
     fold: impl Fn(&mut Table<'a, S>, &Keyed<'a, R>) + Sync,
@@ -116,7 +115,7 @@ where
         .collect())
 }
 
-/// Runs `read` (as for [`group`]) on each core's contiguous share of the rows and hands every
+/// Runs `read` (as for [`partitioned`]) on each core's contiguous share of the rows and hands every
 /// row with a key and a value, in row order, to `visit` with that core's state, which `start`
 /// makes from the share's length. The states come back in row order of their shares. One
 /// hasher serves every core, so equal keys have equal hashes wherever they are.
@@ -167,7 +166,7 @@ fn keys_from(keys: &StringChunked, first: usize) -> impl Iterator<Item = Option<
 
 /// A hash table of one partition's keys, each with the pass's state for it.
 ///
-/// An entry keeps the head of its key beside it ([`Head`]): ids are short enough for it to hold
+/// An entry keeps the head of its key beside it ([`KeyPrefix`]): ids are short enough for it to hold
 /// them whole, so comparing a probe with an entry stays in the table, where following the
 /// entry's `&str` to the batch's string data (an earlier row, anywhere in it) missed the cache
 /// on every lookup.
@@ -178,40 +177,40 @@ pub(crate) struct Table<'a, S> {
 /// A table entry: the key's hash, length, head and text, and the pass's state.
 struct Stored<'a, S> {
     hash: u64,
-    head: Head,
+    head: KeyPrefix,
     key: &'a str,
     state: S,
 }
 
 /// A key's length and its first 16 bytes, read as two words. For a key of up to 16 bytes the
 /// words overlap where it is shorter, so they cover every byte: equal heads of such keys are
-/// equal keys. Fixed-size loads: copying the bytes into a zeroed array (a variable-length
-/// `memcpy` per lookup) took a quarter of these passes.
+/// equal keys. Fixed-size loads, because copying the bytes into a zeroed array is a
+/// variable-length `memcpy` per lookup.
 #[derive(PartialEq, Eq, Clone, Copy)]
-struct Head(usize, u64, u64);
+struct KeyPrefix(usize, u64, u64);
 
-impl Head {
+impl KeyPrefix {
     fn of(key: &str) -> Self {
         let b = key.as_bytes();
         let n = b.len();
         let word = |at: usize| b[at..at + 8].try_into().map_or(0, u64::from_le_bytes);
         let half = |at: usize| b[at..at + 4].try_into().map_or(0, u32::from_le_bytes);
         match n {
-            16.. => Head(n, word(0), word(8)),
-            8.. => Head(n, word(0), word(n - 8)),
-            4.. => Head(n, u64::from(half(0)), u64::from(half(n - 4))),
-            1.. => Head(
+            16.. => KeyPrefix(n, word(0), word(8)),
+            8.. => KeyPrefix(n, word(0), word(n - 8)),
+            4.. => KeyPrefix(n, u64::from(half(0)), u64::from(half(n - 4))),
+            1.. => KeyPrefix(
                 n,
                 u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
                 0,
             ),
-            0 => Head(0, 0, 0),
+            0 => KeyPrefix(0, 0, 0),
         }
     }
 
     /// Whether two keys with these heads are equal, looking at the keys only when the heads
     /// cannot tell.
-    fn same(self, key: &str, other: Head, other_key: &str) -> bool {
+    fn same(self, key: &str, other: KeyPrefix, other_key: &str) -> bool {
         self == other && (self.0 <= 16 || key == other_key)
     }
 }
@@ -229,7 +228,7 @@ impl<'a, S> Table<'a, S> {
         &mut self,
         row: &Keyed<'a, R>,
     ) -> std::result::Result<&mut S, NewKey<'_, 'a, S>> {
-        let head = Head::of(row.key);
+        let head = KeyPrefix::of(row.key);
         let entry = self.entries.entry(
             row.hash,
             |e| e.hash == row.hash && e.head.same(e.key, head, row.key),
@@ -260,7 +259,7 @@ impl<'a, S> Table<'a, S> {
 pub(crate) struct NewKey<'t, 'a, S> {
     slot: hashbrown::hash_table::VacantEntry<'t, Stored<'a, S>>,
     hash: u64,
-    head: Head,
+    head: KeyPrefix,
     key: &'a str,
 }
 
@@ -297,7 +296,7 @@ pub(crate) fn latest_rows(
                 .for_each(|stamp| keep(stamp.map(|s| (s, None)))),
         }
     };
-    let found: Vec<Latest> = match by_core(keys, read, take_version)? {
+    let found: Vec<Latest> = match per_core(keys, read, take_version)? {
         // Each core's latest versions, merged in row order of the shares: a later share's
         // version of a key still comes after an earlier share's, so it wins a tie.
         Some(tables) => {
@@ -318,7 +317,7 @@ pub(crate) fn latest_rows(
             }
             merged.into_states().collect()
         }
-        None => group(keys, read, |rows, count| {
+        None => partitioned(keys, read, |rows, count| {
             let mut table = Table::with_capacity(count);
             rows.for_each(|row| take_version(&mut table, row));
             table.into_states().collect::<Vec<_>>()
@@ -410,18 +409,18 @@ pub(crate) mod tests {
     fn heads_of_keys_up_to_16_bytes_tell_every_byte() {
         for n in 0..=20usize {
             let key: String = (0..n).map(|i| char::from(b'a' + i as u8)).collect();
-            assert!(Head::of(&key) == Head::of(&key.clone()));
+            assert!(KeyPrefix::of(&key) == KeyPrefix::of(&key.clone()));
             for i in 0..n {
                 let mut other = key.clone().into_bytes();
                 other[i] = b'Z';
                 let other = String::from_utf8(other).unwrap();
-                let (a, b) = (Head::of(&key), Head::of(&other));
+                let (a, b) = (KeyPrefix::of(&key), KeyPrefix::of(&other));
                 assert_eq!(a == b, i >= 16, "length {n}, byte {i}");
                 assert!(!a.same(&key, b, &other), "length {n}, byte {i}");
             }
             // A key is not equal to a longer one that starts the same.
             let longer = format!("{key}a");
-            assert!(!Head::of(&key).same(&key, Head::of(&longer), &longer));
+            assert!(!KeyPrefix::of(&key).same(&key, KeyPrefix::of(&longer), &longer));
         }
     }
 
@@ -493,7 +492,7 @@ pub(crate) mod tests {
             let read = |_: i64, len: usize, keep: &mut dyn FnMut(Option<()>)| {
                 (0..len).for_each(|_| keep(Some(())))
             };
-            let per_core = by_core(&column, read, count_key).unwrap();
+            let per_core = per_core(&column, read, count_key).unwrap();
             assert_eq!(per_core.is_some(), keys < FEW_KEYS as u64, "{keys} keys");
 
             let keys: Vec<Option<&str>> = rows.iter().map(|r| Some(r.0.as_str())).collect();
