@@ -98,10 +98,38 @@ impl std::fmt::Debug for LakeCredentials {
     }
 }
 
+/// How a client reaches the lake's S3 server: the rules decided once, here, and applied by
+/// each client library the project uses (object_store for the lake and the tables, aws-sdk-s3
+/// for the extractor's checksummed parts), so the two never address or sign differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct S3Connection<'a> {
+    /// The region requests are signed for.
+    pub region: &'a str,
+    /// A server other than AWS (SeaweedFS, MinIO, LocalStack): they want path-style URLs, so
+    /// a client given an endpoint never puts the bucket in the host name.
+    pub endpoint: Option<&'a str>,
+    /// Plain HTTP is allowed only to an `http://` endpoint.
+    pub allow_http: bool,
+    /// Keys of the lake's own server, sent without a session token: a Lambda's role session
+    /// (`AWS_SESSION_TOKEN`) belongs to AWS, not to that server. `None`: the standard chain.
+    pub keys: Option<&'a LakeCredentials>,
+}
+
 impl S3Settings {
     /// The region to sign the lake's requests for.
     pub fn region(&self) -> &str {
         self.region.as_deref().unwrap_or(DEFAULT_S3_REGION)
+    }
+
+    /// How every client of the lake's S3 server connects.
+    pub fn connection(&self) -> S3Connection<'_> {
+        let endpoint = self.endpoint.as_deref();
+        S3Connection {
+            region: self.region(),
+            endpoint,
+            allow_http: endpoint.is_some_and(|e| e.starts_with("http://")),
+            keys: self.credentials.as_ref(),
+        }
     }
 
     pub fn from_env() -> Result<Self> {
@@ -223,6 +251,43 @@ impl LakeCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_client_connects_to_aws_or_to_an_endpoint_by_the_same_rules() {
+        let aws = S3Settings::default();
+        assert_eq!(
+            aws.connection(),
+            S3Connection {
+                region: DEFAULT_S3_REGION,
+                endpoint: None,
+                allow_http: false,
+                keys: None,
+            }
+        );
+        let keys = LakeCredentials {
+            access_key_id: "k".into(),
+            secret_access_key: "s".into(),
+        };
+        let local = S3Settings {
+            endpoint: Some("http://127.0.0.1:8333".into()),
+            region: Some("eu-west-1".into()),
+            credentials: Some(keys.clone()),
+        };
+        assert_eq!(
+            local.connection(),
+            S3Connection {
+                region: "eu-west-1",
+                endpoint: Some("http://127.0.0.1:8333"),
+                allow_http: true,
+                keys: Some(&keys),
+            }
+        );
+        let tls = S3Settings {
+            endpoint: Some("https://s3.example".into()),
+            ..S3Settings::default()
+        };
+        assert!(!tls.connection().allow_http);
+    }
 
     #[test]
     fn lake_credentials_come_in_pairs() {

@@ -104,25 +104,24 @@ impl S3Settings {
     /// settings that make create-if-absent and Iceberg commits atomic: the lake's bucket, or
     /// the table bucket of a REST catalog.
     pub fn s3_builder(&self, bucket: &str) -> AmazonS3Builder {
+        let connection = self.connection();
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_conditional_put(S3ConditionalPut::ETagMatch)
-            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart);
-        if let Some(endpoint) = &self.endpoint {
-            // S3 servers other than AWS (SeaweedFS, MinIO, LocalStack) want path-style URLs.
+            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
+            .with_region(connection.region);
+        if let Some(endpoint) = connection.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
+                .with_allow_http(connection.allow_http)
                 .with_virtual_hosted_style_request(false);
         }
-        builder = builder.with_region(self.region());
-        if let Some(creds) = &self.credentials {
-            // A provider of its own, so no AWS_SESSION_TOKEN from the environment (a Lambda's
-            // role session) is sent along with keys that belong to another server.
+        if let Some(keys) = connection.keys {
+            // A provider of its own: `from_env` would add the environment's session token.
             builder =
                 builder.with_credentials(Arc::new(StaticCredentialProvider::new(AwsCredential {
-                    key_id: creds.access_key_id.clone(),
-                    secret_key: creds.secret_access_key.clone(),
+                    key_id: keys.access_key_id.clone(),
+                    secret_key: keys.secret_access_key.clone(),
                     token: None,
                 })));
         }

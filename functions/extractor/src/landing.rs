@@ -31,8 +31,8 @@ pub enum Landing {
 }
 
 impl Landing {
-    /// The landing for the lake at `location`: on S3, a client with the lake's endpoint, region
-    /// and credentials, the same ones its object store uses.
+    /// The landing for the lake at `location`: on S3, a client that connects as the lake's
+    /// object store does ([`lakehouse_core::config::S3Connection`]).
     pub async fn for_lake(location: &LakeLocation) -> Self {
         let LakeLocation::S3 {
             bucket, settings, ..
@@ -40,17 +40,17 @@ impl Landing {
         else {
             return Landing::Lake;
         };
+        let connection = settings.connection();
         let sdk = sdk::loader()
-            .region(Region::new(settings.region().to_owned()))
+            .region(Region::new(connection.region.to_owned()))
             .load()
             .await;
         let mut config = aws_sdk_s3::config::Builder::from(&sdk);
-        if let Some(endpoint) = &settings.endpoint {
-            // S3 servers other than AWS (SeaweedFS, MinIO, LocalStack) want path-style URLs.
+        if let Some(endpoint) = connection.endpoint {
+            // The SDK speaks plain HTTP to an http:// endpoint by itself.
             config = config.endpoint_url(endpoint).force_path_style(true);
         }
-        if let Some(keys) = &settings.credentials {
-            // Without a session token: a Lambda's role session belongs to another server.
+        if let Some(keys) = connection.keys {
             config = config.credentials_provider(Credentials::new(
                 &keys.access_key_id,
                 &keys.secret_access_key,
