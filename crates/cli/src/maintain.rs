@@ -21,6 +21,10 @@ pub struct MaintainArgs {
     /// Delete no file younger than this, reachable or not (a writer's files not yet committed).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub margin: Duration,
+    /// Compact and expire, but delete no table file: for a catalog that removes unreferenced
+    /// files itself (Glue's orphan-file optimizer). An S3 Tables warehouse is never cleaned.
+    #[arg(long)]
+    pub keep_files: bool,
     /// Say what would be done, and do nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -32,6 +36,7 @@ impl MaintainArgs {
             older_than: self.older_than,
             keep_last: self.keep_last,
             margin: self.margin,
+            remove_files: !self.keep_files,
             dry_run: self.dry_run,
             ..Options::default()
         }
@@ -102,6 +107,9 @@ pub async fn run(lake: &Lake, args: &MaintainArgs) -> Result<()> {
     }
     let done = maintain_lake(lake, &args.options(), &crate::pipeline::cli_lease()?).await?;
     print(&done.tables, args.dry_run);
+    if done.files_left_to_catalog {
+        println!("table files: none deleted, the catalog removes unreferenced files itself");
+    }
     if !args.dry_run {
         println!(
             "lake state: {} old lease generations, the markers of {} closed runs and {} staging \

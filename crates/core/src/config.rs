@@ -167,7 +167,24 @@ pub struct RestCatalogSettings {
     pub s3: S3Settings,
 }
 
+impl RestCatalogSettings {
+    /// Whether the catalog removes its tables' unreferenced files itself, so maintenance must
+    /// not try: an S3 Tables table bucket (warehouse `arn:<partition>:s3tables:...`) serves no
+    /// object listing or deletion through the S3 API, and its own unreferenced-file removal
+    /// deletes what no snapshot reaches.
+    pub fn removes_unreferenced_files(&self) -> bool {
+        let mut arn = self.warehouse.trim().split(':');
+        arn.next() == Some("arn") && arn.nth(1) == Some("s3tables")
+    }
+}
+
 impl CatalogSettings {
+    /// Whether the catalog removes its tables' unreferenced files itself
+    /// ([`RestCatalogSettings::removes_unreferenced_files`]).
+    pub fn removes_unreferenced_files(&self) -> bool {
+        matches!(self, CatalogSettings::Rest(rest) if rest.removes_unreferenced_files())
+    }
+
     pub fn from_env() -> Result<Self> {
         Self::from_parts(
             env_var(ENV_CATALOG_URI),
@@ -287,6 +304,33 @@ mod tests {
             ..S3Settings::default()
         };
         assert!(!tls.connection().allow_http);
+    }
+
+    #[test]
+    fn only_an_s3_tables_warehouse_removes_its_own_files() {
+        let rest = |warehouse: &str| {
+            CatalogSettings::Rest(RestCatalogSettings {
+                uri: "https://catalog.example".into(),
+                warehouse: warehouse.into(),
+                signing_name: None,
+                s3: S3Settings::default(),
+            })
+        };
+        for s3_tables in [
+            "arn:aws:s3tables:eu-west-1:123456789012:bucket/lakehouse",
+            "arn:aws-cn:s3tables:cn-north-1:123456789012:bucket/lakehouse",
+        ] {
+            assert!(rest(s3_tables).removes_unreferenced_files(), "{s3_tables}");
+        }
+        for other in [
+            "s3://lakehouse-tables",
+            "123456789012",
+            "arn:aws:s3:::s3tables",
+            "arn:aws:glue:eu-west-1:123456789012:catalog",
+        ] {
+            assert!(!rest(other).removes_unreferenced_files(), "{other}");
+        }
+        assert!(!CatalogSettings::File.removes_unreferenced_files());
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //! each partition slice becomes one file, encoded on the blocking pool with the dictionary only
 //! for columns whose values repeat. The manifest entry (partition value, sizes, bounds) comes
 //! from the file's footer through iceberg-rust's own `parquet_to_datafile`, as its writer does.
+//!
+//! A slice whose file would pass the table's target size (`write.target-file-size-bytes`, the
+//! Iceberg property, 512 MiB unless set) is cut into equal row ranges, one file each
+//! ([`encode_in_pieces`]).
 
 use std::sync::Arc;
 
@@ -40,7 +44,23 @@ use crate::{
 /// Rows sampled from a file to decide whether a column's values repeat ([`distinct_columns`]).
 const SAMPLE_ROWS: usize = 1024;
 
-/// Writes a frame as Parquet data files of the table: one per partition value.
+/// The Iceberg table property for the size data files are written at, and its default.
+pub const TARGET_FILE_SIZE: &str = "write.target-file-size-bytes";
+pub const DEFAULT_TARGET_FILE_SIZE: u64 = 512 * 1024 * 1024;
+
+/// The size the table's data files are written at ([`TARGET_FILE_SIZE`]).
+pub fn target_file_size(table: &Table) -> u64 {
+    table
+        .metadata()
+        .properties
+        .get(TARGET_FILE_SIZE)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&bytes| bytes > 0)
+        .unwrap_or(DEFAULT_TARGET_FILE_SIZE)
+}
+
+/// Writes a frame as Parquet data files of the table: one per partition value, or several
+/// where one would pass the target size.
 pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result<Vec<DataFile>> {
     if df.height() == 0 {
         return Ok(Vec::new());
@@ -62,6 +82,7 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
     let store = table.object_store();
     let partition_column = def.day_partition;
     let unbounded = def.unbounded();
+    let target_bytes = target_file_size(table);
     // Encoding is CPU-bound: as many files at once as there are cores.
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     stream::iter(partition_slices(df, def)?)
@@ -76,37 +97,47 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
                 )?),
                 None => None,
             };
-            let path = generate_file_path(&data_location, partition_path);
+            let data_location = data_location.clone();
             Ok::<_, TablesError>(async move {
-                let file = path.clone();
-                let (bytes, footer) = tokio::task::spawn_blocking(move || {
-                    let (bytes, footer) = encode(&slice, &target, &unbounded)?;
-                    if local {
-                        lakehouse_core::durable::write(
-                            std::path::Path::new(&file),
-                            &[&bytes],
-                            false,
-                        )
-                        .map_err(|e| {
-                            TablesError::Store(object_store::Error::Generic {
-                                store: "data file",
-                                source: Box::new(e),
-                            })
-                        })?;
+                let files = tokio::task::spawn_blocking(move || {
+                    let pieces = encode_in_pieces(&slice, &target, &unbounded, target_bytes)?;
+                    let mut files = Vec::with_capacity(pieces.len());
+                    for (bytes, footer) in pieces {
+                        let path = generate_file_path(&data_location, partition_path.clone());
+                        if local {
+                            lakehouse_core::durable::write(
+                                std::path::Path::new(&path),
+                                &[&bytes],
+                                false,
+                            )
+                            .map_err(|e| {
+                                TablesError::Store(object_store::Error::Generic {
+                                    store: "data file",
+                                    source: Box::new(e),
+                                })
+                            })?;
+                        }
+                        files.push((path, bytes, footer));
                     }
-                    Ok::<_, TablesError>((bytes, footer))
+                    Ok::<_, TablesError>(files)
                 })
                 .await??;
-                let size = bytes.len() as u64;
-                if !local {
-                    store
-                        .put(&Path::from(path.as_str()), PutPayload::from(bytes))
-                        .await?;
+                let mut written = Vec::with_capacity(files.len());
+                for (path, bytes, footer) in files {
+                    let size = bytes.len() as u64;
+                    if !local {
+                        store
+                            .put(&Path::from(path.as_str()), PutPayload::from(bytes))
+                            .await?;
+                    }
+                    written.push((path, size, footer));
                 }
-                Ok::<_, TablesError>((path, size, footer))
+                Ok::<_, TablesError>(written)
             })
         })
         .try_buffered(parallel)
+        .map_ok(|written| stream::iter(written.into_iter().map(Ok::<_, TablesError>)))
+        .try_flatten()
         .map(|written| {
             let (path, size, footer) = written?;
             Ok(parquet_to_datafile(
@@ -126,6 +157,28 @@ pub async fn write_frame(table: &Table, def: &TableDef, df: DataFrame) -> Result
 fn day_of(slice: &DataFrame, column: &str) -> Option<i32> {
     let days = slice.column(column).ok()?.to_physical_repr();
     days.i32().ok()?.get(0)
+}
+
+/// `slice` as Parquet files of about `target_bytes`: encoded once, and if that file is larger,
+/// again as the nearest whole number of equal row ranges, so each file is between two thirds
+/// and one and a half of the target (a compaction takes files under half of it for small).
+fn encode_in_pieces(
+    slice: &DataFrame,
+    target: &Arc<ArrowSchema>,
+    unbounded: &[&str],
+    target_bytes: u64,
+) -> Result<Vec<(Vec<u8>, ParquetMetaData)>> {
+    let whole = encode(slice, target, unbounded)?;
+    let size = whole.0.len() as u64;
+    let pieces = ((size + target_bytes / 2) / target_bytes.max(1)).clamp(1, slice.height() as u64);
+    if pieces <= 1 {
+        return Ok(vec![whole]);
+    }
+    let rows = slice.height().div_ceil(pieces as usize);
+    (0..slice.height())
+        .step_by(rows)
+        .map(|start| encode(&slice.slice(start as i64, rows), target, unbounded))
+        .collect()
 }
 
 /// One Parquet file holding `slice`, with its footer; the `unbounded` columns without

@@ -1,14 +1,15 @@
 //! Lake maintenance: what keeps a table that commits every hour from growing without end.
 //!
 //! For each table, in this order:
-//! 1. **compaction**: an entity table or the quarantine of several files, and each day
-//!    partition of several files, rewritten as one file (one snapshot, run-tagged like any
-//!    commit);
+//! 1. **compaction**: the small files of an entity table, the quarantine or a day partition
+//!    that has several, rewritten as files of the table's target size (one snapshot,
+//!    run-tagged like any commit);
 //! 2. **snapshot expiry**: snapshots older than the retention are dropped from the metadata,
 //!    keeping at least the last N ancestors of the current one (and the current one always);
 //! 3. **file cleanup**: every data file, manifest and manifest list that no retained snapshot
 //!    reaches, metadata versions beyond a bounded history, and temporary metadata files left by
-//!    failed commits, once older than a safety margin.
+//!    failed commits, once older than a safety margin. Left out for a catalog that removes
+//!    unreferenced files itself (S3 Tables), or when the operator says so (`remove_files`).
 //!
 //! It runs under the lake's lease (the caller takes it), so no run commits meanwhile; the safety
 //! margin keeps it from deleting what a writer that holds no lease may have just written and not
@@ -54,6 +55,10 @@ pub struct Options {
     pub margin: Duration,
     /// Metadata versions (`vN.metadata.json`) kept, newest first.
     pub metadata_versions: usize,
+    /// Delete the table files no retained snapshot reaches. Off for a catalog with its own
+    /// unreferenced-file removal (Glue's orphan-file optimizer); an S3 Tables warehouse is
+    /// never cleaned, whatever this says.
+    pub remove_files: bool,
     /// Report what would be done, and do nothing.
     pub dry_run: bool,
 }
@@ -65,6 +70,7 @@ impl Default for Options {
             keep_last: 10,
             margin: Duration::hours(1),
             metadata_versions: 20,
+            remove_files: true,
             dry_run: false,
         }
     }
@@ -100,6 +106,9 @@ pub struct Maintenance {
     /// Staging files a killed writer left in a local lake (`durable::remove_stale_staging`).
     #[serde(default)]
     pub staging_files_deleted: usize,
+    /// The table files were left to the catalog ([`removes_files`] was false).
+    #[serde(default)]
+    pub files_left_to_catalog: bool,
 }
 
 impl Figured for Maintenance {
@@ -139,6 +148,7 @@ pub async fn maintain_lake(
         lease_generations_deleted,
         closed_run_markers_deleted,
         staging_files_deleted,
+        files_left_to_catalog: !removes_files(warehouse, options),
     };
     if !options.dry_run {
         let key = format!("{}/{}/maintenance.json", layout::RUNS, maintenance.run_id);
@@ -171,6 +181,12 @@ async fn tidy_lake(lake: &Lake, margin: Duration) -> Result<(usize, usize, usize
         LakeLocation::S3 { .. } => 0,
     };
     Ok((generations, markers, staging))
+}
+
+/// Whether maintenance deletes the table files no retained snapshot reaches: unless the
+/// operator leaves that to the catalog, or the catalog cannot be asked to (S3 Tables).
+pub fn removes_files(warehouse: &Warehouse, options: &Options) -> bool {
+    options.remove_files && !warehouse.lake().catalog().removes_unreferenced_files()
 }
 
 /// Maintains every table of the warehouse, one after another.
@@ -232,7 +248,9 @@ async fn maintain_table(
             .commit_metadata(&table, requirements, updates)
             .await?
     };
-    clean_files(&table, &kept, options, &mut report).await?;
+    if removes_files(warehouse, options) {
+        clean_files(&table, &kept, options, &mut report).await?;
+    }
     info!(
         table = def.name,
         expired = report.snapshots_expired,
@@ -262,7 +280,8 @@ pub async fn live_data(warehouse: &Warehouse) -> Result<(u64, u64)> {
 /// and every file of a day partition of several.
 async fn scattered_files(table: &Table, def: &TableDef) -> Result<usize> {
     let live = live_files(table, None).await?;
-    Ok(crate::write::scattered(def, &live).len())
+    let target = crate::datafile::target_file_size(table);
+    Ok(crate::write::scattered(def, &live, target).len())
 }
 
 /// The snapshots to keep and to expire: kept are the current one, the last `keep_last` of its

@@ -148,7 +148,8 @@ impl TableWrite {
                         Ok(plan)
                     }
                     Change::Compact => {
-                        let scattered = scattered(def, &live);
+                        let scattered =
+                            scattered(def, &live, crate::datafile::target_file_size(table));
                         if scattered.is_empty() {
                             return Ok(Plan::default());
                         }
@@ -178,21 +179,24 @@ impl TableWrite {
     }
 }
 
-/// The files a compaction folds together: all of an unpartitioned table of several, and
-/// those of each day partition of several.
-pub(crate) fn scattered<'a>(def: &TableDef, live: &'a [LiveFile]) -> Vec<&'a LiveFile> {
-    if def.day_partition.is_none() {
-        return if live.len() > 1 {
-            live.iter().collect()
-        } else {
-            Vec::new()
-        };
+/// The files a compaction folds together: the small ones (under half the table's target file
+/// size) of an unpartitioned table, or of a day partition, that has several. A file the writer
+/// cut to the target is never small ([`crate::datafile`]), so compacting it again is no
+/// endless loop.
+pub(crate) fn scattered<'a>(
+    def: &TableDef,
+    live: &'a [LiveFile],
+    target_bytes: u64,
+) -> Vec<&'a LiveFile> {
+    let small = |f: &LiveFile| (f.bytes.max(0) as u64) < target_bytes / 2;
+    let group = |f: &LiveFile| def.day_partition.and(f.day);
+    let mut per_group: std::collections::HashMap<Option<i32>, usize> = Default::default();
+    for file in live.iter().filter(|f| small(f)) {
+        *per_group.entry(group(file)).or_default() += 1;
     }
-    let mut per_day: std::collections::HashMap<Option<i32>, usize> = Default::default();
-    for file in live {
-        *per_day.entry(file.day).or_default() += 1;
-    }
-    live.iter().filter(|f| per_day[&f.day] > 1).collect()
+    live.iter()
+        .filter(|f| small(f) && per_group[&group(f)] > 1)
+        .collect()
 }
 
 /// `rows` in the table's schema, by name.
@@ -345,5 +349,47 @@ async fn upsert(
         EntityChange::Nothing => Ok(Plan::default()),
         EntityChange::Append(rows) => rewrite(table, def, rows, &[]).await,
         EntityChange::Rewrite(rows) => rewrite(table, def, rows, &all).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schemas::{CUSTOMERS, FACT_SALES};
+
+    fn file(name: &str, day: Option<i32>, bytes: i64) -> LiveFile {
+        LiveFile {
+            manifest: String::new(),
+            path: name.into(),
+            day,
+            records: 1,
+            bytes,
+            key_range: None,
+        }
+    }
+
+    fn names(files: Vec<&LiveFile>) -> Vec<&str> {
+        files.iter().map(|f| f.path.as_str()).collect()
+    }
+
+    #[test]
+    fn a_compaction_takes_the_small_files_of_a_group_that_has_several() {
+        let target = 1_000;
+        let live = [
+            file("a1", Some(1), 100),
+            file("a2", Some(1), 499),
+            file("a3", Some(1), 500),
+            file("b1", Some(2), 100),
+            file("b2", Some(2), 900),
+            file("c1", Some(3), 600),
+            file("c2", Some(3), 1_400),
+        ];
+        assert_eq!(names(scattered(&FACT_SALES, &live, target)), ["a1", "a2"]);
+        // An unpartitioned table is one group, whatever days its files carry.
+        assert_eq!(
+            names(scattered(&CUSTOMERS, &live, target)),
+            ["a1", "a2", "b1"]
+        );
+        assert!(scattered(&CUSTOMERS, &live[..1], target).is_empty());
     }
 }

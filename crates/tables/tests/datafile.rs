@@ -1,15 +1,19 @@
 //! Data files written by `datafile::write_frame` on a local lake: one file per day, statistics
 //! and partition values true to the rows (and no bounds where they would prune nothing), field
 //! ids in the Parquet schema, the dictionary only on columns whose values repeat, and every row
-//! read back unchanged.
+//! read back unchanged; and files cut to the table's target size, which compaction keeps to.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 use iceberg_rust::spec::{util::strip_prefix, values::Value};
+use lakehouse_core::runid::RunId;
 use lakehouse_core::{Lake, config::S3Settings, store::LakeLocation};
 use lakehouse_tables::{
-    Warehouse,
+    Change, Rows, TableWrite, Warehouse,
     bridge::{conform, read_files},
-    datafile::write_frame,
+    commit::RetryPolicy,
+    datafile::{TARGET_FILE_SIZE, write_frame},
+    live::{LiveFile, live_files},
+    maintain::{Options, maintain},
     schemas::FACT_SALES,
 };
 use object_store::{ObjectStoreExt, path::Path};
@@ -146,4 +150,97 @@ async fn files_hold_their_partitions_rows_with_true_statistics() {
         .collect()
         .unwrap();
     assert!(back.equals_missing(&input), "{back}\n{input}");
+}
+
+async fn local_warehouse(dir: &tempfile::TempDir) -> Warehouse {
+    let location = LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default());
+    Warehouse::open(&Lake::open(location.unwrap()).unwrap())
+        .await
+        .unwrap()
+}
+
+/// The live files of the first day, and their bytes.
+async fn first_day(warehouse: &Warehouse) -> (Vec<LiveFile>, i64) {
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let files: Vec<LiveFile> = live_files(&table, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.day == Some(20_454))
+        .collect();
+    let bytes = files.iter().map(|f| f.bytes).sum();
+    (files, bytes)
+}
+
+/// Ten appends of 3,000 facts leave ten small files in each day. With the table's target
+/// file size (`write.target-file-size-bytes`) set to two fifths of the first day's bytes,
+/// maintenance folds each day's files into files of about the target (the first day into
+/// several, none under half the target), keeps every row, and finds nothing to compact the
+/// next time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_cut_to_the_tables_target_size_and_compaction_keeps_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = local_warehouse(&dir).await;
+    let input = facts();
+    for n in 0..10 {
+        let rows = input.slice(n * 3_000, 3_000);
+        let run = RunId::parse(&format!("20260101T00000{n}Z-target")).unwrap();
+        let append = Change::ReplacePartitions {
+            days: Vec::new(),
+            rows: Rows::Frame(rows),
+        };
+        TableWrite::new(&FACT_SALES, append)
+            .apply(&warehouse, &run, &RetryPolicy::default())
+            .await
+            .unwrap();
+    }
+    let (small, bytes) = first_day(&warehouse).await;
+    assert_eq!(small.len(), 10);
+    let target = bytes * 2 / 5;
+    warehouse
+        .require(FACT_SALES.name)
+        .await
+        .unwrap()
+        .new_transaction(None)
+        .update_properties(vec![(TARGET_FILE_SIZE.into(), target.to_string())])
+        .commit()
+        .await
+        .unwrap();
+
+    let run = RunId::parse("20260102T000000Z-maintain").unwrap();
+    let options = Options::default();
+    let reports = maintain(&warehouse, &run, &RetryPolicy::default(), &options)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].files_compacted, 20, "{reports:?}");
+    let (cut, _) = first_day(&warehouse).await;
+    assert!(
+        cut.len() >= 2,
+        "one day of {bytes} bytes, target {target}: {cut:?}"
+    );
+    for file in &cut {
+        assert!(
+            file.bytes >= target / 2 && file.bytes <= target * 3 / 2,
+            "a file of {} bytes for a target of {target}",
+            file.bytes
+        );
+    }
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let live = live_files(&table, None).await.unwrap();
+    let paths: Vec<String> = live.iter().map(|f| f.path.clone()).collect();
+    let back = read_files(&table, &FACT_SALES, &paths).await.unwrap();
+    let back = conform(back.lazy(), &FACT_SALES)
+        .sort(["order_id"], Default::default())
+        .collect()
+        .unwrap();
+    assert!(
+        back.equals_missing(&input),
+        "rows changed by the compaction"
+    );
+
+    let again = RunId::parse("20260103T000000Z-maintain").unwrap();
+    let reports = maintain(&warehouse, &again, &RetryPolicy::default(), &options)
+        .await
+        .unwrap();
+    assert_eq!(reports[0].files_compacted, 0, "{reports:?}");
 }

@@ -29,6 +29,10 @@ pub struct MaintainInput {
     /// written and not yet committed.
     #[serde(default)]
     pub margin_minutes: Option<u32>,
+    /// Compact and expire, but delete no table file: the catalog removes unreferenced files
+    /// itself (an S3 Tables warehouse is never cleaned, whatever this says).
+    #[serde(default)]
+    pub keep_files: bool,
     /// Say what would be done, and do nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -45,6 +49,7 @@ impl MaintainInput {
             margin: self
                 .margin_minutes
                 .map_or(defaults.margin, |m| chrono::Duration::minutes(i64::from(m))),
+            remove_files: !self.keep_files,
             dry_run: self.dry_run,
             ..defaults
         }

@@ -73,7 +73,7 @@ fn every_s3_request_of_a_stage_is_allowed_by_its_policy_and_no_more() {
             older_than_hours: Some(0),
             keep_last: Some(1),
             margin_minutes: Some(0),
-            dry_run: false,
+            ..maintainer::MaintainInput::default()
         };
         let done = maintainer::run(input, &tables).await.unwrap();
         assert!(

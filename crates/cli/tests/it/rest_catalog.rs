@@ -301,6 +301,79 @@ fn signing_keys_are_read_on_every_call() {
     });
 }
 
+/// Every object in the server's table bucket.
+async fn table_bucket_objects(server: &S3Server) -> std::collections::BTreeSet<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let store = harness::s3_settings(&server.endpoint, harness::SECRET_KEY)
+        .s3_builder(harness::TABLE_BUCKET)
+        .build()
+        .unwrap();
+    let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+    listed.into_iter().map(|o| o.location.to_string()).collect()
+}
+
+/// Maintenance told to leave the table files to the catalog (as it always does for an S3
+/// Tables warehouse, whose S3 API can neither list nor delete) still expires snapshots by a
+/// commit, and deletes no object of the table bucket; the same maintenance with file cleanup
+/// deletes what the expired snapshots alone reached.
+#[test]
+fn maintenance_that_leaves_files_to_the_catalog_expires_and_deletes_nothing() {
+    use chrono::Duration;
+    use lakehouse_tables::maintain::{self, Options};
+
+    let server = harness::start_s3_with_catalog("lake");
+    runtime().block_on(async {
+        let warehouse = warehouse_at(&server, &server.catalog).await;
+        for n in 0..4 {
+            append(&[20_454 + n as i32])
+                .apply(&warehouse, &run(n), &RetryPolicy::default())
+                .await
+                .unwrap();
+        }
+        let before = table_bucket_objects(&server).await;
+        let options = Options {
+            older_than: Duration::zero(),
+            keep_last: 1,
+            margin: Duration::zero(),
+            remove_files: false,
+            ..Options::default()
+        };
+        let lease = crate::e2e::quick_lease();
+        let kept = maintain::maintain_lake(&warehouse, &lease, &options)
+            .await
+            .unwrap();
+        assert!(kept.files_left_to_catalog);
+        let report = &kept.tables[0];
+        assert_eq!(report.snapshots_expired, 3, "{report:?}");
+        assert_eq!((report.files_deleted, report.metadata_deleted), (0, 0));
+        let after = table_bucket_objects(&server).await;
+        assert!(
+            before.is_subset(&after),
+            "objects gone: {:?}",
+            before.difference(&after).collect::<Vec<_>>()
+        );
+        let table = warehouse.require(FACT_SALES.name).await.unwrap();
+        assert_eq!(table.metadata().snapshots.len(), 1);
+        assert_eq!(rows_in(&warehouse, &FACT_SALES).await, 4);
+
+        let cleaned = maintain::maintain_lake(
+            &warehouse,
+            &lease,
+            &Options {
+                remove_files: true,
+                ..options
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!cleaned.files_left_to_catalog);
+        assert!(cleaned.tables[0].metadata_deleted > 0, "{cleaned:?}");
+        assert!(table_bucket_objects(&server).await.len() < after.len());
+        assert_eq!(rows_in(&warehouse, &FACT_SALES).await, 4);
+    });
+}
+
 /// Every table of `def`s in both warehouses, sorted by all its columns, is the same.
 async fn agree(file: &Warehouse, rest: &Warehouse) {
     for def in lakehouse_tables::schemas::ALL {
