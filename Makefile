@@ -13,6 +13,7 @@ demo: setup
 
 lint:
 	$(CARGO) fmt --all --check
+	python3 tests/check_module_cycles.py
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # cfn-lint, statelint and the template <-> state machine <-> functions/ cross-checks.

@@ -170,7 +170,8 @@ fn encode_in_pieces(
 ) -> Result<Vec<(Vec<u8>, ParquetMetaData)>> {
     let whole = encode(slice, target, unbounded)?;
     let size = whole.0.len() as u64;
-    let pieces = ((size + target_bytes / 2) / target_bytes.max(1)).clamp(1, slice.height() as u64);
+    let nearest = (size + target_bytes / 2) / target_bytes.max(1);
+    let pieces = nearest.min(slice.height() as u64);
     if pieces <= 1 {
         return Ok(vec![whole]);
     }

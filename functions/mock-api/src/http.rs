@@ -22,12 +22,8 @@ use serde::Serialize;
 use crate::{
     openapi,
     record::SourceRecord,
-    store::{Query as StoreQuery, SyntheticStore},
+    store::{DEFAULT_LIMIT, MAX_LIMIT, Query as StoreQuery, SyntheticStore},
 };
-
-pub const DEFAULT_LIMIT: usize = 5_000;
-/// About 450 bytes a record: 10k records stay well under the 6 MB Lambda response cap.
-pub const MAX_LIMIT: usize = 10_000;
 
 /// The API's notion of "now": the wall clock, or a fixed instant that tests and the local
 /// runner move forward to simulate time passing between incremental loads.

@@ -3,7 +3,7 @@
 use lakehouse_core::record::{FIELDS, FieldType, STATUSES};
 use serde_json::{Map, Value, json};
 
-use crate::http::{DEFAULT_LIMIT, MAX_LIMIT};
+use crate::store::{DEFAULT_LIMIT, MAX_LIMIT};
 
 pub fn document() -> Value {
     let limit = json!({"name": "limit", "in": "query", "required": false,

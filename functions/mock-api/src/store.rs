@@ -204,6 +204,12 @@ struct Version {
     order_date: chrono::NaiveDate,
 }
 
+/// The records of a page unless the client asks for another number.
+pub const DEFAULT_LIMIT: usize = 5_000;
+/// The most records a page holds: about 450 bytes a record, so 10k stay well under the 6 MB
+/// Lambda response cap.
+pub const MAX_LIMIT: usize = 10_000;
+
 /// A query over the store: records whose visible version has `since < updated_at <= until`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
