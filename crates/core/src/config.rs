@@ -167,22 +167,17 @@ pub struct RestCatalogSettings {
     pub s3: S3Settings,
 }
 
-impl RestCatalogSettings {
+impl CatalogSettings {
     /// Whether the catalog removes its tables' unreferenced files itself, so maintenance must
     /// not try: an S3 Tables table bucket (warehouse `arn:<partition>:s3tables:...`) serves no
     /// object listing or deletion through the S3 API, and its own unreferenced-file removal
     /// deletes what no snapshot reaches.
     pub fn removes_unreferenced_files(&self) -> bool {
-        let mut arn = self.warehouse.trim().split(':');
+        let CatalogSettings::Rest(rest) = self else {
+            return false;
+        };
+        let mut arn = rest.warehouse.trim().split(':');
         arn.next() == Some("arn") && arn.nth(1) == Some("s3tables")
-    }
-}
-
-impl CatalogSettings {
-    /// Whether the catalog removes its tables' unreferenced files itself
-    /// ([`RestCatalogSettings::removes_unreferenced_files`]).
-    pub fn removes_unreferenced_files(&self) -> bool {
-        matches!(self, CatalogSettings::Rest(rest) if rest.removes_unreferenced_files())
     }
 
     pub fn from_env() -> Result<Self> {

@@ -51,11 +51,7 @@ fn facts() -> DataFrame {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_hold_their_partitions_rows_with_true_statistics() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(
-        LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default()).unwrap(),
-    )
-    .unwrap();
-    let warehouse = Warehouse::open(&lake).await.unwrap();
+    let warehouse = local_warehouse(&dir).await;
     let table = warehouse.load_or_create(&FACT_SALES).await.unwrap();
     let input = facts();
     let files = write_frame(&table, &FACT_SALES, input.clone())
