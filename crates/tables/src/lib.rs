@@ -11,7 +11,8 @@
 //! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
 //!   only where values repeat;
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
-//! - [`live`]: the live data files of a table and the snapshots its runs made;
+//! - [`live`]: the live data files of a table and the snapshots its runs made, each manifest
+//!   decoded once per process ([`manifest_cache`]);
 //! - [`maintain`]: compaction, snapshot expiry and file cleanup;
 //! - [`migrate`]: the tables moved from the file catalog into a REST catalog;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
@@ -25,6 +26,7 @@ pub mod error;
 pub mod live;
 mod local_commit;
 pub mod maintain;
+mod manifest_cache;
 pub mod migrate;
 pub mod rest;
 pub mod schemas;

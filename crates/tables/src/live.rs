@@ -7,11 +7,8 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use iceberg_rust::{
     spec::{
-        manifest::{DataFile, Status},
-        manifest_list::ManifestListEntry,
-        schema::Schema,
-        table_metadata::TableMetadata,
-        values::Value,
+        manifest::DataFile, manifest_list::ManifestListEntry, schema::Schema,
+        table_metadata::TableMetadata, values::Value,
     },
     table::Table,
 };
@@ -113,14 +110,22 @@ pub(crate) async fn live_data_files(
     table: &Table,
     manifests: &[ManifestListEntry],
 ) -> Result<Vec<(String, DataFile)>> {
-    let mut files = Vec::new();
-    for entry in table.datafiles(manifests, None, (None, None)).await? {
-        let (manifest, entry) = entry?;
-        if *entry.status() != Status::Deleted {
-            files.push((manifest.to_string(), entry.data_file().clone()));
-        }
-    }
-    Ok(files)
+    let decoded = futures::future::try_join_all(
+        manifests
+            .iter()
+            .map(|manifest| crate::manifest_cache::live_entries(table, manifest)),
+    )
+    .await?;
+    Ok(manifests
+        .iter()
+        .zip(decoded)
+        .flat_map(|(manifest, files)| {
+            files
+                .iter()
+                .map(|file| (manifest.manifest_path.clone(), file.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect())
 }
 
 /// The `files_to_overwrite` map of an overwrite that replaces `files`.
