@@ -104,14 +104,36 @@ fn stored_alike(have: &DataType, want: &DataType) -> bool {
 
 /// Reads Parquet data files, a frame each, in the order given.
 pub async fn read_each(table: &Table, paths: &[String]) -> Result<Vec<DataFrame>> {
+    read_projected(table, paths, None).await
+}
+
+/// One column of Parquet data files, read alone, as one frame.
+pub async fn read_column(table: &Table, paths: &[String], column: &str) -> Result<DataFrame> {
+    let frames = read_projected(table, paths, Some(column)).await?;
+    let lazy: Vec<_> = frames.into_iter().map(DataFrame::lazy).collect();
+    if lazy.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    Ok(concat(lazy, UnionArgs::default())?.collect()?)
+}
+
+async fn read_projected(
+    table: &Table,
+    paths: &[String],
+    column: Option<&str>,
+) -> Result<Vec<DataFrame>> {
     let store = table.object_store();
+    let columns = column.map(|c| vec![c.to_string()]);
     stream::iter(paths.iter().cloned())
         .map(|path| {
             let store = store.clone();
+            let columns = columns.clone();
             async move {
                 let key = Path::from(iceberg_rust::spec::util::strip_prefix(&path));
                 let bytes = store.get(&key).await?.bytes().await?;
-                let df = ParquetReader::new(Cursor::new(bytes)).finish()?;
+                let df = ParquetReader::new(Cursor::new(bytes))
+                    .with_columns(columns)
+                    .finish()?;
                 Ok::<_, TablesError>(df)
             }
         })

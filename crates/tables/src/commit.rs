@@ -45,6 +45,8 @@ pub(crate) struct Plan {
     pub rows: u64,
     /// The day partitions written, sorted (recorded in the snapshot summary).
     pub partitions: Vec<i32>,
+    /// Snapshot summary fields that depend on what the attempt found.
+    pub stamps: Vec<(&'static str, String)>,
 }
 
 impl Plan {
@@ -162,6 +164,7 @@ pub(crate) async fn commit_run(
             stamps.push((PARTITIONS_KEY, format_days(&plan.partitions)));
         }
         stamps.extend(extra_stamps.iter().cloned());
+        stamps.extend(plan.stamps.iter().cloned());
         let catalog = Arc::new(TaggingCatalog {
             inner: warehouse.catalog(),
             stamps,
@@ -249,6 +252,7 @@ pub(crate) async fn rewrite(
         remove: removal_map(replace.iter().copied()),
         rows: count,
         partitions,
+        stamps: Vec::new(),
     })
 }
 

@@ -11,6 +11,7 @@
 //! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
 //!   only where values repeat;
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
+//! - [`mirror`]: entity tables that mirror another, from what it gained since last mirrored;
 //! - [`live`]: the live data files of a table and the snapshots its runs made, each manifest
 //!   decoded once per process ([`manifest_cache`]);
 //! - [`maintain`]: compaction, snapshot expiry and file cleanup;
@@ -28,6 +29,7 @@ mod local_commit;
 pub mod maintain;
 mod manifest_cache;
 pub mod migrate;
+pub mod mirror;
 pub mod rest;
 pub mod schemas;
 mod tagging;

@@ -16,6 +16,7 @@ use crate::{
     commit::{Plan, RetryPolicy, commit_run, rewrite},
     entity::{self, EntityChange},
     live::{LiveFile, live_files},
+    mirror,
     schemas::TableDef,
 };
 
@@ -68,6 +69,10 @@ pub enum Change {
         rows: Rows,
         reduce: Option<ReduceFn>,
     },
+    /// Entity rows mirrored from another entity table, as the new and changed keys they take
+    /// ([`crate::mirror`]): read from what that table gained since it was last mirrored where
+    /// it only gained files, or from all of it.
+    Mirror { source: &'static TableDef },
     /// The table's day partitions `days` replaced by the rows (which lie in those days).
     ReplacePartitions { days: Vec<i32>, rows: Rows },
     /// The whole table replaced by the rows, unless it holds the same keys already.
@@ -132,6 +137,12 @@ impl TableWrite {
                     Change::Upsert { rows, reduce } => {
                         let incoming = resolve(warehouse, rows, def).await?;
                         upsert(table, def, &live, incoming, *reduce).await
+                    }
+                    Change::Mirror { source } => {
+                        mirror::plan(warehouse, table, def, &live, source, async |rows| {
+                            upsert(table, def, &live, rows, None).await
+                        })
+                        .await
                     }
                     Change::ReplacePartitions { days, rows } => {
                         let rows = resolve(warehouse, rows, def).await?;

@@ -1,7 +1,7 @@
 //! Declarative writes against a real file catalog on a local directory: run-id idempotency,
 //! concurrent writers, partition-scoped replacement, merges that find a key in another
-//! partition, entity tables that take only their new and changed keys, and frames whose
-//! columns come in any order.
+//! partition, entity tables that take only their new and changed keys, dimensions that mirror
+//! them from what they gained, and frames whose columns come in any order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +12,9 @@ use lakehouse_tables::{
     commit::RetryPolicy,
     entity::MAX_FILES,
     live::{LiveFile, live_files},
-    schemas::{CUSTOMERS, Col, DIM_PRODUCTS, FACT_SALES, ORDERS, QUARANTINE, TableDef},
+    schemas::{
+        CUSTOMERS, Col, DIM_CUSTOMERS, DIM_PRODUCTS, FACT_SALES, ORDERS, QUARANTINE, TableDef,
+    },
 };
 use polars::prelude::*;
 
@@ -600,6 +602,66 @@ async fn frames_whose_columns_come_in_any_order_are_written_by_name() {
     let names: Vec<&str> = rows.get_column_names().iter().map(|n| n.as_str()).collect();
     assert_eq!(names, CUSTOMERS.column_names().collect::<Vec<_>>());
     assert_eq!(strings(&rows, "customer_segment")[0], "premium");
+}
+
+/// A dimension mirroring `customers_transformed` takes the files its source appended since the
+/// last mirror as they are (two appends in one go: nothing of its own rewritten), compares the
+/// whole tables after the source rewrote a changed key, commits nothing when the source has not
+/// moved, and holds the source's rows after every step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_takes_what_its_source_gained_and_holds_the_source_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let source = |ids: &[&str], segment: &str| {
+        TableWrite::new(
+            &CUSTOMERS,
+            Change::Upsert {
+                rows: Rows::Frame(customers_out_of_order(ids, segment)),
+                reduce: None,
+            },
+        )
+    };
+    let mirror = TableWrite::new(&DIM_CUSTOMERS, Change::Mirror { source: &CUSTOMERS });
+    let apply = async |write: &TableWrite, n: u32| {
+        write.apply(&warehouse, &run(n), &quick()).await.unwrap()
+    };
+    let agree = async || {
+        let want = sorted_rows(&warehouse, &CUSTOMERS, "customer_id").await;
+        let have = sorted_rows(&warehouse, &DIM_CUSTOMERS, "customer_id").await;
+        for column in ["customer_id", "customer_segment"] {
+            assert_eq!(strings(&have, column), strings(&want, column), "{column}");
+        }
+    };
+
+    apply(&source(&["C1", "C2"], "consumer"), 1).await;
+    apply(&mirror, 2).await;
+    agree().await;
+
+    let appended = apply(&source(&["C3"], "consumer"), 3).await;
+    assert_eq!(appended.files_removed, 0, "{appended:?}");
+    apply(&source(&["C4", "C5"], "consumer"), 4).await;
+    let gained = apply(&mirror, 5).await;
+    assert_eq!(
+        (
+            gained.files_added,
+            gained.files_removed,
+            gained.rows_written
+        ),
+        (1, 0, 3),
+        "{gained:?}"
+    );
+    agree().await;
+
+    let idle = apply(&mirror, 6).await;
+    assert_eq!((idle.snapshot_id, idle.rows_written), (None, 0), "{idle:?}");
+
+    let changed = apply(&source(&["C1"], "premium"), 7).await;
+    assert!(changed.files_removed > 0, "{changed:?}");
+    let compared = apply(&mirror, 8).await;
+    assert!(compared.files_removed > 0, "{compared:?}");
+    agree().await;
+    let have = sorted_rows(&warehouse, &DIM_CUSTOMERS, "customer_id").await;
+    assert_eq!(strings(&have, "customer_segment")[0], "premium");
 }
 
 /// The quarantine as lakes created before its later columns have it.

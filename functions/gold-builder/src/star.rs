@@ -47,7 +47,7 @@ fn calendar_of_span(first: i32, last: i32) -> PolarsResult<DataFrame> {
 /// finds it:
 /// - `fact_sales`: the touched day partitions, rebuilt from silver's same partitions;
 /// - `dim_customers`, `dim_products`: mirrors of the silver entity tables, written as the new
-///   and changed keys they take (a round in which no customer changed writes none);
+///   and changed keys they take (a round in which no customer changed reads and writes none);
 /// - `dim_dates`: a calendar spanning the facts, rewritten only when the span changes.
 pub fn writes(touched: &[NaiveDate]) -> [TableWrite; 4] {
     let days: Vec<i32> = touched.iter().map(|d| to_days(*d)).collect();
@@ -62,26 +62,8 @@ pub fn writes(touched: &[NaiveDate]) -> [TableWrite; 4] {
                 days,
             },
         ),
-        TableWrite::new(
-            &DIM_CUSTOMERS,
-            Change::Upsert {
-                rows: Rows::Table {
-                    def: &CUSTOMERS,
-                    days: None,
-                },
-                reduce: None,
-            },
-        ),
-        TableWrite::new(
-            &DIM_PRODUCTS,
-            Change::Upsert {
-                rows: Rows::Table {
-                    def: &PRODUCTS,
-                    days: None,
-                },
-                reduce: None,
-            },
-        ),
+        TableWrite::new(&DIM_CUSTOMERS, Change::Mirror { source: &CUSTOMERS }),
+        TableWrite::new(&DIM_PRODUCTS, Change::Mirror { source: &PRODUCTS }),
         TableWrite::new(
             &DIM_DATES,
             Change::ReplaceIfChanged {
