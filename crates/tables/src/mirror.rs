@@ -20,7 +20,7 @@ use crate::{
     Result, TableDef, Warehouse,
     bridge::{read_column, read_live},
     commit::{Plan, rewrite},
-    entity::MAX_FILES,
+    entity::{MAX_FILES, by_key},
     live::{LiveFile, live_data_files, live_files, snapshot_stamp},
 };
 
@@ -28,8 +28,8 @@ use crate::{
 pub const MIRRORS_KEY: &str = "lakehouse.mirrors-snapshot";
 
 /// What brings `table` (live files `live`) up to date with the table `source`: the rows of
-/// what the source gained since the mirrored snapshot, or `None` where only the whole
-/// comparison will do (then `whole` is called with the source's rows).
+/// what the source gained since the mirrored snapshot, or, where only the whole comparison
+/// will do, what `whole` makes of all the source's rows.
 pub(crate) async fn plan(
     warehouse: &Warehouse,
     table: &Table,
@@ -42,10 +42,9 @@ pub(crate) async fn plan(
     let Some(now) = source.metadata().current_snapshot_id else {
         return Ok(Plan::default());
     };
+    // An empty plan commits nothing, so its stamp goes nowhere.
     let stamp = |mut plan: Plan| {
-        if !(plan.files.is_empty() && plan.remove.is_empty()) {
-            plan.stamps.push((MIRRORS_KEY, now.to_string()));
-        }
+        plan.stamps.push((MIRRORS_KEY, now.to_string()));
         plan
     };
     let mirrored = snapshot_stamp(table, MIRRORS_KEY)?.and_then(|id| id.parse::<i64>().ok());
@@ -61,17 +60,11 @@ pub(crate) async fn plan(
         let rows = read_live(&source, def, &gained).await?.collect()?;
         let paths: Vec<String> = live.iter().map(|f| f.path.clone()).collect();
         let held = read_column(table, &paths, key).await?;
+        // A mirror of no files has no key column to join with.
         let known = if held.height() == 0 {
             0
         } else {
-            rows.clone()
-                .lazy()
-                .join(
-                    held.lazy(),
-                    [col(key)],
-                    [col(key)],
-                    JoinArgs::new(JoinType::Semi),
-                )
+            by_key(rows.clone().lazy(), held.lazy(), key, JoinType::Semi)
                 .collect()?
                 .height()
         };
