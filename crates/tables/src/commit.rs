@@ -22,7 +22,7 @@ use iceberg_rust::{
     spec::{manifest::DataFile, manifest_list::ManifestListEntry},
     table::Table,
 };
-use lakehouse_core::{contracts::TableCommit, dates, ledger, runid::RunId};
+use lakehouse_core::{Lake, contracts::TableCommit, dates, ledger, runid::RunId};
 use polars::prelude::DataFrame;
 use tracing::{info, warn};
 
@@ -30,8 +30,8 @@ use crate::{
     Result, TablesError, Warehouse,
     datafile::write_frame,
     live::{
-        LiveFile, PARTITIONS_KEY, RUN_ID_KEY, format_days, live_data_files, removal_map,
-        snapshot_of_run,
+        LiveFile, PARTITIONS_KEY, RUN_ID_KEY, RunSnapshot, format_days, live_data_files,
+        removal_map, run_snapshot, snapshot_of_run,
     },
     schemas::TableDef,
     tagging::TaggingCatalog,
@@ -112,13 +112,7 @@ pub(crate) async fn commit_run(
         }
         if let Some(done) = snapshot_of_run(&table, run_id) {
             info!(table = def.name, %run_id, snapshot_id = done.snapshot_id, "run already committed; nothing to do");
-            let found = TableCommit {
-                snapshot_id: Some(done.snapshot_id),
-                already_committed: true,
-                partitions: done.partitions,
-                attempts: attempt + 1,
-                ..TableCommit::nothing(def.name)
-            };
+            let found = found_commit(def.name, done, attempt + 1);
             // A crash between the commit and its ledger record: record it now, before
             // maintenance can expire the snapshot that witnesses it.
             ledger::record_table_commit(lake, run_id, &found).await?;
@@ -204,6 +198,46 @@ pub(crate) async fn commit_run(
         attempts: policy.attempts,
         last: last_error,
     })
+}
+
+/// A run's commit as its snapshot witnesses it: found in the table's history, not made now.
+fn found_commit(table: &str, found: RunSnapshot, attempts: u32) -> TableCommit {
+    TableCommit {
+        snapshot_id: Some(found.snapshot_id),
+        already_committed: true,
+        partitions: found.partitions,
+        attempts,
+        ..TableCommit::nothing(table)
+    }
+}
+
+/// Records in the ledger every run commit among `snapshots` that only its snapshot witnesses
+/// (the run crashed between its commit and the record, and no run has finished it since),
+/// returning how many: called before those snapshots are expired, so that a re-run of such a run
+/// still finds its commit after the snapshot is gone.
+pub(crate) async fn record_witnessed(
+    lake: &Lake,
+    table: &Table,
+    def: &TableDef,
+    snapshots: &[i64],
+) -> Result<usize> {
+    let metadata = table.metadata();
+    let witnessed = snapshots
+        .iter()
+        .filter_map(|id| metadata.snapshots.get(id).and_then(run_snapshot))
+        .filter_map(|(id, found)| Some((RunId::parse(id).ok()?, found)));
+    let mut recorded = 0;
+    for (run_id, found) in witnessed {
+        if ledger::table_commit(lake, &run_id, def.name)
+            .await?
+            .is_none()
+        {
+            warn!(table = def.name, %run_id, snapshot_id = found.snapshot_id, "a run's commit was witnessed only by a snapshot about to expire; recorded in the ledger");
+            ledger::record_table_commit(lake, &run_id, &found_commit(def.name, found, 1)).await?;
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
 }
 
 /// How a plan reaches the table (see the module documentation).

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use iceberg_rust::{
     spec::{
-        manifest::DataFile, manifest_list::ManifestListEntry, schema::Schema,
+        manifest::DataFile, manifest_list::ManifestListEntry, schema::Schema, snapshot::Snapshot,
         table_metadata::TableMetadata, values::Value,
     },
     table::Table,
@@ -150,18 +150,29 @@ pub struct RunSnapshot {
 
 /// The snapshot of `run_id` in the table's history, if this run already committed.
 pub fn snapshot_of_run(table: &Table, run_id: &RunId) -> Option<RunSnapshot> {
-    table.metadata().snapshots.values().find_map(|s| {
-        let summary = &s.summary().other;
-        (summary.get(RUN_ID_KEY).map(String::as_str) == Some(run_id.as_str())).then(|| {
-            RunSnapshot {
-                snapshot_id: *s.snapshot_id(),
-                partitions: summary
-                    .get(PARTITIONS_KEY)
-                    .map(|days| parse_days(days))
-                    .unwrap_or_default(),
-            }
-        })
-    })
+    table
+        .metadata()
+        .snapshots
+        .values()
+        .filter_map(run_snapshot)
+        .find_map(|(id, snapshot)| (id == run_id.as_str()).then_some(snapshot))
+}
+
+/// The run a snapshot's summary names, with what it records of the commit; `None` for a
+/// snapshot no run of the pipeline made.
+pub(crate) fn run_snapshot(snapshot: &Snapshot) -> Option<(&str, RunSnapshot)> {
+    let summary = &snapshot.summary().other;
+    let run_id = summary.get(RUN_ID_KEY)?;
+    Some((
+        run_id.as_str(),
+        RunSnapshot {
+            snapshot_id: *snapshot.snapshot_id(),
+            partitions: summary
+                .get(PARTITIONS_KEY)
+                .map(|days| parse_days(days))
+                .unwrap_or_default(),
+        },
+    ))
 }
 
 /// A field of the summary of the table's current snapshot (`None` without a snapshot or field).

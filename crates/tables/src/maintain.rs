@@ -14,7 +14,8 @@
 //! It runs under the lake's lease (the caller takes it), so no run commits meanwhile; the safety
 //! margin keeps it from deleting what a writer that holds no lease may have just written and not
 //! yet committed. Exactly-once does not rest on snapshots maintenance may expire: every run's
-//! commits are recorded in the ledger too (`commit`).
+//! commits are recorded in the ledger too (`commit`), and a commit whose record a crash cut off
+//! is recorded from its snapshot before that snapshot is expired.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -233,6 +234,7 @@ async fn maintain_table(
     let table = if expired.is_empty() || options.dry_run {
         table
     } else {
+        crate::commit::record_witnessed(warehouse.lake(), &table, def, &expired).await?;
         let current = table.metadata().current_snapshot_id;
         let requirements = current
             .map(|snapshot_id| TableRequirement::AssertRefSnapshotId {

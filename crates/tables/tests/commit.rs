@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
+use lakehouse_core::{Lake, config::S3Settings, layout, runid::RunId, store::LakeLocation};
 use lakehouse_tables::{
     Change, Rows, TableWrite, Warehouse,
     bridge::conform_read,
@@ -827,6 +827,13 @@ async fn maintenance_keeps_the_rows_drops_the_rest_and_a_rerun_of_an_expired_run
     );
     assert_eq!(files_on_disk(), 11, "a dry run deletes nothing");
 
+    // Run 3 crashed between its commit and its ledger record, and nothing finished it since:
+    // only its snapshot, which this maintenance expires, knows it committed.
+    let lake = lake(&dir);
+    let record = layout::ledger_key(&run(3), &format!("tables/{}", FACT_SALES.name));
+    assert!(lake.exists(&record).await.unwrap());
+    lake.delete(&record).await.unwrap();
+
     let reports = maintain(&warehouse, &run(91), &quick(), &options)
         .await
         .unwrap();
@@ -841,14 +848,18 @@ async fn maintenance_keeps_the_rows_drops_the_rest_and_a_rerun_of_an_expired_run
     assert_eq!(files_on_disk(), 4, "{report:?}");
     assert_eq!(fact_amounts(&warehouse).await, [5.0, 5.0]);
 
-    // Run 2's snapshot is gone; its re-run still commits nothing (the ledger knows it).
+    // The snapshots of runs 2 and 3 are gone; their re-runs still commit nothing: the ledger
+    // knows run 2 from its commit, and run 3 from what maintenance recorded before expiring.
     let table = warehouse.require(FACT_SALES.name).await.unwrap();
     let snapshots = table.metadata().snapshots.len();
-    let again = write(99.0)
-        .apply(&warehouse, &run(2), &quick())
-        .await
-        .unwrap();
-    assert!(again.already_committed, "{again:?}");
+    for n in [2, 3] {
+        let again = write(99.0)
+            .apply(&warehouse, &run(n), &quick())
+            .await
+            .unwrap();
+        assert!(again.already_committed, "run {n}: {again:?}");
+    }
+    assert!(lake.exists(&record).await.unwrap());
     assert_eq!(
         warehouse
             .require(FACT_SALES.name)
