@@ -291,7 +291,7 @@ pub(crate) async fn rewrite(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use futures::FutureExt;
     use lakehouse_core::{Lake, config::S3Settings, store::LakeLocation};
     use polars::prelude::*;
@@ -300,7 +300,7 @@ mod tests {
     use crate::{Change, Rows, TableWrite, live::live_files, schemas::FACT_SALES};
 
     /// One fact a day for the days given (days of January 2026).
-    fn facts(days: &[u32]) -> DataFrame {
+    pub(crate) fn facts(days: &[u32]) -> DataFrame {
         let n = days.len();
         df!(
             "order_id" => days.iter().map(|d| format!("o{d}")).collect::<Vec<_>>(),

@@ -13,7 +13,7 @@
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
 //! - [`mirror`]: entity tables that mirror another, from what it gained since last mirrored;
 //! - [`live`]: the live data files of a table and the snapshots its runs made, each manifest
-//!   decoded once per process ([`manifest_cache`]);
+//!   decoded once per process ([`manifest_cache`]) by a reader of our own ([`manifest_read`]);
 //! - [`maintain`]: compaction, snapshot expiry and file cleanup;
 //! - [`migrate`]: the tables moved from the file catalog into a REST catalog;
 //! - [`bridge`]: polars frames to arrow record batches (zero-copy through the C Data Interface)
@@ -28,6 +28,7 @@ pub mod live;
 mod local_commit;
 pub mod maintain;
 mod manifest_cache;
+mod manifest_read;
 pub mod migrate;
 pub mod mirror;
 pub mod rest;

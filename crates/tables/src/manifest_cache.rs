@@ -6,7 +6,8 @@
 //! manifests several times (the silver merge plans from them and its commit lists the files it
 //! keeps; gold reads silver's partitions and its span of days, then its own table twice), and
 //! decoding is what costs: iceberg-rust formats the table's whole schema for every column bound
-//! of every entry it converts, so a decode grows with files × columns².
+//! of every entry it converts, so its decode grows with files × columns² (ours,
+//! [`crate::manifest_read`], does not).
 //!
 //! The cache holds at most [`MAX_ENTRIES`] data files (a few kilobytes each); past that, the
 //! manifests cached first are dropped first.
@@ -20,9 +21,11 @@ use iceberg_rust::{
     spec::{
         manifest::{DataFile, Status},
         manifest_list::ManifestListEntry,
+        util::strip_prefix,
     },
     table::Table,
 };
+use object_store::{ObjectStoreExt, path::Path};
 
 use crate::Result;
 
@@ -36,9 +39,36 @@ pub(crate) async fn live_entries(
     table: &Table,
     manifest: &ManifestListEntry,
 ) -> Result<Arc<[DataFile]>> {
-    if let Some(files) = lock().get(&manifest.manifest_path) {
+    let path = &manifest.manifest_path;
+    if let Some(files) = lock().get(path) {
         return Ok(files);
     }
+    let bytes = manifest_bytes(table, path).await?;
+    let files = match crate::manifest_read::live_data_files(path, bytes.as_ref())? {
+        Some(files) => files,
+        None => upstream_decode(table, manifest).await?,
+    };
+    let files: Arc<[DataFile]> = files.into();
+    lock().insert(manifest.manifest_path.clone(), files.clone(), MAX_ENTRIES);
+    Ok(files)
+}
+
+/// The manifest file at `path` (a location as a manifest list names it).
+pub(crate) async fn manifest_bytes(table: &Table, path: &str) -> Result<impl AsRef<[u8]> + use<>> {
+    Ok(table
+        .object_store()
+        .get(&Path::from(strip_prefix(path).as_str()))
+        .await?
+        .bytes()
+        .await?)
+}
+
+/// The live data files of a manifest our reader does not take (format version 1), as
+/// iceberg-rust decodes them.
+pub(crate) async fn upstream_decode(
+    table: &Table,
+    manifest: &ManifestListEntry,
+) -> Result<Vec<DataFile>> {
     let mut files = Vec::new();
     for entry in table
         .datafiles(std::slice::from_ref(manifest), None, (None, None))
@@ -49,8 +79,6 @@ pub(crate) async fn live_entries(
             files.push(entry.data_file().clone());
         }
     }
-    let files: Arc<[DataFile]> = files.into();
-    lock().insert(manifest.manifest_path.clone(), files.clone(), MAX_ENTRIES);
     Ok(files)
 }
 
