@@ -37,6 +37,18 @@ pub enum TablesError {
          never migrated), and the file catalog's has changed: moving it again would lose them"
     )]
     Diverged(String),
+    /// A file-catalog table whose metadata names a directory outside the lake it was found in.
+    #[error(
+        "table {table} lives at {found}, not in this lake ({expected}): the lake was copied or \
+         moved, and Iceberg metadata holds absolute locations, so writing or maintaining this \
+         copy would add files to and delete files from the lake at {found}. Run on the lake at \
+         its original location, or rebuild a new lake from raw/ there"
+    )]
+    Moved {
+        table: String,
+        found: String,
+        expected: String,
+    },
     /// Table metadata that iceberg-rust cannot read back whole: acting on it could lose data.
     #[error("unreadable table metadata: {0}")]
     Unreadable(String),
@@ -49,7 +61,7 @@ impl TablesError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             TablesError::Core(e) => e.kind(),
-            TablesError::NoSuchTable(_) => ErrorKind::InvalidInput,
+            TablesError::NoSuchTable(_) | TablesError::Moved { .. } => ErrorKind::InvalidInput,
             e if e.is_retryable() => ErrorKind::Retryable,
             _ => ErrorKind::Internal,
         }

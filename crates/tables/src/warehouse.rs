@@ -117,11 +117,38 @@ impl Warehouse {
             .load_tabular(&Self::identifier(name))
             .await
         {
-            Ok(Tabular::Table(table)) => Ok(Some(table)),
+            Ok(Tabular::Table(table)) => {
+                self.require_in_lake(&table, name)?;
+                Ok(Some(table))
+            }
             Ok(_) => Err(TablesError::NoSuchTable(format!("{name} (not a table)"))),
             Err(IcebergError::CatalogNotFound) => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// A file-catalog table must lie where this lake keeps it. Iceberg metadata holds absolute
+    /// locations, so a copy of a lake at another path still names the original's directories:
+    /// a run on the copy would write its files there, and maintenance of the copy would delete
+    /// the original's newer files as unreferenced. A REST catalog places its tables itself.
+    fn require_in_lake(&self, table: &Table, name: &str) -> Result<()> {
+        if !matches!(self.lake.catalog(), CatalogSettings::File) {
+            return Ok(());
+        }
+        let expected = self.table_location(name);
+        let found = &table.metadata().location;
+        let same_directory = || {
+            let resolve = |p: &str| std::fs::canonicalize(p).ok();
+            self.local && resolve(found).is_some() && resolve(found) == resolve(&expected)
+        };
+        if found.trim_end_matches('/') == expected.trim_end_matches('/') || same_directory() {
+            return Ok(());
+        }
+        Err(TablesError::Moved {
+            table: format!("{}.{name}", layout::NAMESPACE),
+            found: found.clone(),
+            expected,
+        })
     }
 
     pub async fn require(&self, name: &str) -> Result<Table> {

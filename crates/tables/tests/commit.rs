@@ -886,3 +886,59 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     files
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_lake_at_another_path_refuses_to_touch_the_tables_it_names() {
+    use lakehouse_tables::{
+        TablesError,
+        maintain::{Options, maintain},
+    };
+    let original = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&original)).await.unwrap();
+    replace(&[20_454], facts(&[("a", "2026-01-01", 1.0)]))
+        .apply(&warehouse, &run(1), &quick())
+        .await
+        .unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    for file in walk(original.path()) {
+        let to = copy.path().join(
+            std::path::Path::new(&file)
+                .strip_prefix(original.path())
+                .unwrap(),
+        );
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&file, &to).unwrap();
+    }
+    let files = || {
+        let mut files = walk(original.path());
+        files.sort();
+        files
+    };
+    let before = files();
+
+    let copied = Warehouse::open(&lake(&copy)).await.unwrap();
+    let refused = |e: TablesError| {
+        assert!(matches!(e, TablesError::Moved { .. }), "{e}");
+        assert!(e.to_string().contains("copied or moved"), "{e}");
+    };
+    refused(copied.load(FACT_SALES.name).await.unwrap_err());
+    refused(
+        replace(&[20_454], facts(&[("a", "2026-01-01", 2.0)]))
+            .apply(&copied, &run(2), &quick())
+            .await
+            .unwrap_err(),
+    );
+    let eager = Options {
+        older_than: chrono::Duration::zero(),
+        margin: chrono::Duration::zero(),
+        ..Options::default()
+    };
+    refused(
+        maintain(&copied, &run(3), &quick(), &eager)
+            .await
+            .unwrap_err(),
+    );
+
+    assert_eq!(files(), before, "the original lake is untouched");
+    assert_eq!(fact_amounts(&warehouse).await, [1.0]);
+}
