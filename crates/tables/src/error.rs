@@ -42,7 +42,7 @@ pub enum TablesError {
         "table {table} lives at {found}, not in this lake ({expected}): the lake was copied or \
          moved, and Iceberg metadata holds absolute locations, so writing or maintaining this \
          copy would add files to and delete files from the lake at {found}. Run on the lake at \
-         its original location, or rebuild a new lake from raw/ there"
+         its original location, or start a new lake with the pipeline"
     )]
     Moved {
         table: String,
