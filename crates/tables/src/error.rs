@@ -41,8 +41,8 @@ pub enum TablesError {
     #[error(
         "table {table} lives at {found}, not in this lake ({expected}): the lake was copied or \
          moved, and Iceberg metadata holds absolute locations, so writing or maintaining this \
-         copy would add files to and delete files from the lake at {found}. Run on the lake at \
-         its original location, or start a new lake with the pipeline"
+         copy would add files to and delete files from {found}. Run on the lake at its \
+         original location, or start a new lake with the pipeline"
     )]
     Moved {
         table: String,
