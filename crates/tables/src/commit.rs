@@ -212,21 +212,20 @@ fn found_commit(table: &str, found: RunSnapshot, attempts: u32) -> TableCommit {
 }
 
 /// Records in the ledger every run commit among `snapshots` that only its snapshot witnesses
-/// (the run crashed between its commit and the record, and no run has finished it since),
-/// returning how many: called before those snapshots are expired, so that a re-run of such a run
-/// still finds its commit after the snapshot is gone.
+/// (the run crashed between its commit and the record, and no run has finished it since):
+/// called before those snapshots are expired, so that a re-run of such a run still finds its
+/// commit after the snapshot is gone.
 pub(crate) async fn record_witnessed(
     lake: &Lake,
     table: &Table,
     def: &TableDef,
     snapshots: &[i64],
-) -> Result<usize> {
+) -> Result<()> {
     let metadata = table.metadata();
     let witnessed = snapshots
         .iter()
         .filter_map(|id| metadata.snapshots.get(id).and_then(run_snapshot))
         .filter_map(|(id, found)| Some((RunId::parse(id).ok()?, found)));
-    let mut recorded = 0;
     for (run_id, found) in witnessed {
         if ledger::table_commit(lake, &run_id, def.name)
             .await?
@@ -234,10 +233,9 @@ pub(crate) async fn record_witnessed(
         {
             warn!(table = def.name, %run_id, snapshot_id = found.snapshot_id, "a run's commit was witnessed only by a snapshot about to expire; recorded in the ledger");
             ledger::record_table_commit(lake, &run_id, &found_commit(def.name, found, 1)).await?;
-            recorded += 1;
         }
     }
-    Ok(recorded)
+    Ok(())
 }
 
 /// How a plan reaches the table (see the module documentation).

@@ -348,11 +348,10 @@ async fn reachable(table: &Table, kept: &[i64]) -> Result<HashSet<String>> {
             files.insert(strip_prefix(entry.data_file().file_path()));
         }
     }
-    let store = table.object_store();
     for manifest in &manifests {
         let path = strip_prefix(&manifest.manifest_path);
-        let bytes = store.get(&Path::from(path.as_str())).await?.bytes().await?;
-        let stored = avro_records(&bytes).map_err(|e| {
+        let bytes = crate::manifest_cache::manifest_bytes(table, &manifest.manifest_path).await?;
+        let stored = avro_records(bytes.as_ref()).map_err(|e| {
             TablesError::Unreadable(format!("{}: manifest {path}: {e}", table.identifier()))
         })?;
         let decoded = read.get(&manifest.manifest_path).copied().unwrap_or(0);

@@ -49,7 +49,7 @@ pub(crate) async fn live_entries(
         None => upstream_decode(table, manifest).await?,
     };
     let files: Arc<[DataFile]> = files.into();
-    lock().insert(manifest.manifest_path.clone(), files.clone(), MAX_ENTRIES);
+    lock().insert(path.clone(), files.clone(), MAX_ENTRIES);
     Ok(files)
 }
 

@@ -139,7 +139,7 @@ impl Warehouse {
         let found = &table.metadata().location;
         let same_directory = || {
             let resolve = |p: &str| std::fs::canonicalize(p).ok();
-            self.local && resolve(found).is_some() && resolve(found) == resolve(&expected)
+            self.local && resolve(found).is_some_and(|dir| Some(dir) == resolve(&expected))
         };
         if found.trim_end_matches('/') == expected.trim_end_matches('/') || same_directory() {
             return Ok(());
