@@ -7,18 +7,19 @@
 //! replayed blindly) and committed as a compare-and-swap; on failure the loop backs off and tries
 //! again, a bounded number of times, well inside a Lambda timeout.
 //!
-//! How a plan is committed: an append when it removes nothing; an `overwrite` naming the files
-//! it removes when the table has a single manifest; otherwise a `replace` with the complete new
-//! file list. iceberg-rust 0.10's overwrite panics (`Option::unwrap` on a `None` file count in
-//! `ManifestListEntryV2::from`) whenever a manifest other than the one it picks for the new files
-//! must drop entries, which happens as soon as a table's files span two manifests. The replace
-//! snapshot has the same content an overwrite would have had; iceberg-rust leaves its parent
-//! out, and the tagging adapter puts it back (`tagging`), so every snapshot's ancestors reach
-//! back through the runs.
+//! How a plan is committed: an append (iceberg-rust's) when it removes nothing; otherwise an
+//! overwrite written by [`crate::overwrite`], which rewrites only the manifests that hold a
+//! removed file. When that would leave the snapshot with too many manifests
+//! ([`crate::overwrite::max_manifests`]), the plan goes as a `replace` with the complete
+//! new file list, which rewrites every manifest into few. iceberg-rust 0.10's own overwrite
+//! panics once a table's files span two manifests (the pinned test below), and its replace
+//! leaves the snapshot's parent out; the tagging adapter puts it back (`tagging`), so every
+//! snapshot's ancestors reach back through the runs.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use iceberg_rust::{
+    catalog::Catalog,
     spec::{manifest::DataFile, manifest_list::ManifestListEntry},
     table::Table,
 };
@@ -143,12 +144,18 @@ pub(crate) async fn commit_run(
             Shape::Append
         } else {
             let manifests = table.manifests(None, None).await?;
-            // A plan that only removes files (a partition emptied) goes as a replace too: an
-            // overwrite is the files it adds.
-            if manifests.len() == 1 && !plan.files.is_empty() {
-                Shape::Overwrite
-            } else {
-                Shape::Replace(kept_files(&table, &manifests, &plan.remove).await?)
+            let limit = crate::overwrite::max_manifests;
+            match crate::overwrite::prepare(&table, &manifests, &plan.files, &plan.remove, limit)
+                .await
+            {
+                Ok(Some(commit)) => Shape::Overwrite(commit),
+                Ok(None) => Shape::Replace(kept_files(&table, &manifests, &plan.remove).await?),
+                // Writing its manifests failed: an attempt lost, as a failed commit's would be.
+                Err(TablesError::Store(e)) => {
+                    last_error = e.to_string();
+                    continue;
+                }
+                Err(e) => return Err(e),
             }
         };
         let identifier = table.identifier().clone();
@@ -166,18 +173,24 @@ pub(crate) async fn commit_run(
             parent: table.metadata().current_snapshot_id,
             local_warehouse: warehouse.local_location().map(str::to_owned),
         });
-        let mut tagged = Table::new(identifier, catalog, store, table.into_metadata()).await?;
-        let tx = tagged.new_transaction(None);
-        let tx = match shape {
-            Shape::Append => tx.append_data(plan.files),
-            Shape::Overwrite => tx.overwrite(plan.files, plan.remove),
-            Shape::Replace(mut files) => {
-                files.extend(plan.files);
-                tx.replace(files)
+        let committed = match shape {
+            Shape::Overwrite(commit) => catalog.update_table(commit).await,
+            Shape::Append | Shape::Replace(_) => {
+                let mut tagged =
+                    Table::new(identifier, catalog, store, table.into_metadata()).await?;
+                let tx = tagged.new_transaction(None);
+                let tx = match shape {
+                    Shape::Replace(mut files) => {
+                        files.extend(plan.files);
+                        tx.replace(files)
+                    }
+                    _ => tx.append_data(plan.files),
+                };
+                tx.commit().await.map(|()| tagged)
             }
         };
-        match tx.commit().await {
-            Ok(()) => {
+        match committed {
+            Ok(tagged) => {
                 summary.snapshot_id = tagged
                     .metadata()
                     .current_snapshot(None)?
@@ -241,7 +254,8 @@ pub(crate) async fn record_witnessed(
 /// How a plan reaches the table (see the module documentation).
 enum Shape {
     Append,
-    Overwrite,
+    /// Written by [`crate::overwrite`], ready for the catalog.
+    Overwrite(iceberg_rust::catalog::commit::CommitTable),
     /// The complete file list of the new snapshot.
     Replace(Vec<DataFile>),
 }

@@ -13,6 +13,8 @@ pub enum TablesError {
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("encoding a data file: {0}")]
     Encoding(#[from] tokio::task::JoinError),
+    #[error("writing a manifest: {0}")]
+    Avro(#[from] apache_avro::Error),
     #[error("polars: {0}")]
     Polars(#[from] polars::error::PolarsError),
     #[error("object store: {0}")]

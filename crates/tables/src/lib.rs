@@ -31,6 +31,7 @@ mod manifest_cache;
 mod manifest_read;
 pub mod migrate;
 pub mod mirror;
+mod overwrite;
 pub mod rest;
 pub mod schemas;
 mod tagging;

@@ -417,6 +417,80 @@ async fn a_replacement_across_several_manifests_lands() {
     );
 }
 
+/// A replacement rewrites only the manifest that holds the file it drops and keeps the others
+/// as they are, its snapshot's parent is the snapshot it replaced, and an append after it
+/// (iceberg-rust's, which rewrites a manifest it extends) brings no dropped file back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_rewrites_only_the_manifest_it_changes_and_a_later_append_keeps_its_removals()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let warehouse = Warehouse::open(&lake(&dir)).await.unwrap();
+    let day = |d: u32| format!("2026-01-{d:02}");
+    let ids: Vec<String> = (1..=21).map(|d| format!("o{d:02}")).collect();
+    let days: Vec<String> = (1..=21).map(day).collect();
+    let rows = |n: usize, amount: f64| -> Vec<(&str, &str, f64)> {
+        (0..n)
+            .map(|i| (ids[i].as_str(), days[i].as_str(), amount))
+            .collect()
+    };
+    replace(&[], facts(&rows(20, 5.0)))
+        .apply(&warehouse, &run(1), &quick())
+        .await
+        .unwrap();
+    let before = fact_files(&warehouse).await;
+    let manifests_before: std::collections::BTreeSet<String> =
+        before.iter().map(|f| f.manifest.clone()).collect();
+    assert!(manifests_before.len() > 2, "{manifests_before:?}");
+    let first_day = 20_454;
+    let dropped = before.iter().find(|f| f.day == Some(first_day)).unwrap();
+    let parent = warehouse
+        .require(FACT_SALES.name)
+        .await
+        .unwrap()
+        .metadata()
+        .current_snapshot_id;
+
+    replace(&[first_day], facts(&[("o01", "2026-01-01", 7.0)]))
+        .apply(&warehouse, &run(2), &quick())
+        .await
+        .unwrap();
+    let after = fact_files(&warehouse).await;
+    let manifests_after: std::collections::BTreeSet<String> =
+        after.iter().map(|f| f.manifest.clone()).collect();
+    let untouched: Vec<&String> = manifests_before
+        .iter()
+        .filter(|m| **m != dropped.manifest)
+        .collect();
+    assert!(
+        untouched.iter().all(|m| manifests_after.contains(*m)),
+        "the manifests without the dropped file are kept as they are: {manifests_before:?} -> {manifests_after:?}"
+    );
+    assert!(!manifests_after.contains(&dropped.manifest));
+    assert_eq!(after.len(), 20);
+    let table = warehouse.require(FACT_SALES.name).await.unwrap();
+    let snapshot = table.metadata().current_snapshot(None).unwrap().unwrap();
+    assert_eq!(snapshot.parent_snapshot_id(), &parent);
+    assert_eq!(
+        snapshot
+            .summary()
+            .other
+            .get("deleted-data-files")
+            .map(String::as_str),
+        Some("1")
+    );
+
+    replace(&[], facts(&rows(21, 5.0)[20..]))
+        .apply(&warehouse, &run(3), &quick())
+        .await
+        .unwrap();
+    let last = fact_files(&warehouse).await;
+    assert_eq!(last.len(), 21);
+    assert!(last.iter().all(|f| f.path != dropped.path), "{last:?}");
+    let mut expected = vec![5.0; 21];
+    expected[0] = 7.0;
+    assert_eq!(fact_amounts(&warehouse).await, expected);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_derived_from_another_reads_it_as_the_attempt_finds_it() {
     let dir = tempfile::tempdir().unwrap();
