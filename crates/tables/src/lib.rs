@@ -7,7 +7,8 @@
 //! - [`warehouse`]: the catalog, chosen once: the file catalog on the lake (local directory or
 //!   S3) with the version hint other engines read by, or an Iceberg REST catalog ([`rest`]);
 //! - [`commit`]: commits tagged with the run id in the snapshot summary, idempotent per run,
-//!   retried on conflict after reloading the table;
+//!   retried on conflict after reloading the table; a commit that removes files is an
+//!   overwrite written here (`overwrite`), which rewrites only the manifests it changes;
 //! - [`datafile`]: frames written as Parquet data files, one per partition, with the dictionary
 //!   only where values repeat;
 //! - [`entity`]: tables of one row per key, written as the new and changed keys they take;
