@@ -311,6 +311,16 @@ pub(crate) mod tests {
     use super::*;
     use crate::{Change, Rows, TableWrite, live::live_files, schemas::FACT_SALES};
 
+    /// A warehouse on a fresh temporary lake (kept while the directory lives).
+    pub(crate) async fn temp_warehouse() -> (tempfile::TempDir, Warehouse) {
+        let dir = tempfile::tempdir().unwrap();
+        let location = LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default());
+        let warehouse = Warehouse::open(&Lake::open(location.unwrap()).unwrap())
+            .await
+            .unwrap();
+        (dir, warehouse)
+    }
+
     /// One fact a day for the days given (days of January 2026).
     pub(crate) fn facts(days: &[u32]) -> DataFrame {
         let n = days.len();
@@ -345,11 +355,7 @@ pub(crate) mod tests {
     /// keep their parent, and the workaround goes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn iceberg_rust_overwrite_still_panics_once_files_span_two_manifests() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default());
-        let warehouse = Warehouse::open(&Lake::open(location.unwrap()).unwrap())
-            .await
-            .unwrap();
+        let (_dir, warehouse) = temp_warehouse().await;
         let all: Vec<u32> = (1..=8).collect();
         let first = TableWrite::new(
             &FACT_SALES,

@@ -142,13 +142,16 @@ fn typed_bounds<B: AsRef<[u8]> + serde::Serialize + Clone>(
 
 #[cfg(test)]
 mod tests {
-    use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
+    use lakehouse_core::runid::RunId;
     use polars::prelude::*;
 
     use super::*;
     use crate::{
-        Change, Rows, TableWrite, Warehouse,
-        commit::{RetryPolicy, tests::facts},
+        Change, Rows, TableWrite,
+        commit::{
+            RetryPolicy,
+            tests::{facts, temp_warehouse},
+        },
         schemas::{DIM_PRODUCTS, FACT_SALES},
     };
 
@@ -172,11 +175,7 @@ mod tests {
     /// iceberg-rust, the live files are equal.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_live_files_are_those_iceberg_rust_decodes_from_every_manifest_shape() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default());
-        let warehouse = Warehouse::open(&Lake::open(location.unwrap()).unwrap())
-            .await
-            .unwrap();
+        let (_dir, warehouse) = temp_warehouse().await;
         let january = |days: &[u32]| days.iter().map(|d| 20_453 + *d as i32).collect::<Vec<_>>();
         let month: Vec<u32> = (1..=31).collect();
         let writes = [

@@ -441,12 +441,15 @@ fn summary(
 
 #[cfg(test)]
 mod tests {
-    use lakehouse_core::{Lake, config::S3Settings, runid::RunId, store::LakeLocation};
+    use lakehouse_core::runid::RunId;
 
     use super::*;
     use crate::{
-        Change, Rows, TableWrite, Warehouse,
-        commit::{RetryPolicy, rewrite, tests::facts},
+        Change, Rows, TableWrite,
+        commit::{
+            RetryPolicy, rewrite,
+            tests::{facts, temp_warehouse},
+        },
         live::{LiveFile, live_files, removal_map},
         schemas::FACT_SALES,
     };
@@ -455,11 +458,7 @@ mod tests {
     /// it, the commit it prepares lands and its summary counts what it changed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_overwrite_past_its_manifest_limit_writes_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let location = LakeLocation::parse(dir.path().to_str().unwrap(), S3Settings::default());
-        let warehouse = Warehouse::open(&Lake::open(location.unwrap()).unwrap())
-            .await
-            .unwrap();
+        let (dir, warehouse) = temp_warehouse().await;
         let month: Vec<u32> = (1..=20).collect();
         TableWrite::new(
             &FACT_SALES,
@@ -538,5 +537,59 @@ mod tests {
             metadata_files() > before,
             "its manifests and manifest list are written"
         );
+    }
+
+    /// Rewrites of one day at a time, each leaving a manifest behind (the one its new file
+    /// goes into), until a replace merges them: the manifests never pass the limit, a merge
+    /// happens, and every day keeps exactly its one row.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rewrites_that_leave_manifests_behind_are_merged_at_the_limit() {
+        let (_dir, warehouse) = temp_warehouse().await;
+        let write = async |days: Vec<i32>, rows: &[u32], n: u32| {
+            let run = RunId::parse(&format!("20260101T000000Z-day{n}")).unwrap();
+            TableWrite::new(
+                &FACT_SALES,
+                Change::ReplacePartitions {
+                    days,
+                    rows: Rows::Frame(facts(rows)),
+                },
+            )
+            .apply(&warehouse, &run, &RetryPolicy::default())
+            .await
+        };
+        let all: Vec<u32> = (1..=200).collect();
+        write(Vec::new(), &all, 0).await.unwrap();
+        let mut counts = Vec::new();
+        for round in 1..=160u32 {
+            // Every day once, in an order that spreads them over the first manifests.
+            let day = (round * 77) % 200 + 1;
+            write(vec![20_453 + day as i32], &[day], round)
+                .await
+                .unwrap();
+            let table = warehouse.require(FACT_SALES.name).await.unwrap();
+            let manifests = table.manifests(None, None).await.unwrap().len();
+            let files = live_files(&table, None).await.unwrap();
+            assert_eq!(files.len(), 200, "round {round}");
+            assert!(
+                manifests <= max_manifests(files.len()),
+                "round {round}: {manifests} manifests"
+            );
+            counts.push(manifests);
+        }
+        // An overwrite adds one manifest and drops at most the one it empties: only a
+        // replace lowers the count.
+        assert!(
+            counts.windows(2).any(|w| w[1] < w[0]),
+            "no merge in 160 rewrites: {counts:?}"
+        );
+        let table = warehouse.require(FACT_SALES.name).await.unwrap();
+        let live = live_files(&table, None).await.unwrap();
+        let rows = crate::bridge::read_live(&table, &FACT_SALES, &live.iter().collect::<Vec<_>>())
+            .await
+            .unwrap()
+            .collect()
+            .unwrap();
+        let ids = rows.column("order_id").unwrap().n_unique().unwrap();
+        assert_eq!((rows.height(), ids), (200, 200));
     }
 }
