@@ -350,9 +350,9 @@ pub(crate) mod tests {
         .unwrap()
     }
 
-    /// Pins the upstream bug the `Shape::Replace` workaround exists for. The day a fixed
-    /// iceberg-rust is pinned this test fails: then `overwrite` can serve every plan, snapshots
-    /// keep their parent, and the workaround goes.
+    /// Pins the upstream bug our own overwrite (`crate::overwrite`) exists for. The day a fixed
+    /// iceberg-rust is pinned this test fails: then its `overwrite` could serve every plan
+    /// that removes files, and ours could go.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn iceberg_rust_overwrite_still_panics_once_files_span_two_manifests() {
         let (_dir, warehouse) = temp_warehouse().await;
@@ -394,8 +394,8 @@ pub(crate) mod tests {
         let outcome = std::panic::AssertUnwindSafe(overwrite).catch_unwind().await;
         assert!(
             outcome.is_err(),
-            "iceberg-rust's overwrite no longer panics across manifests ({:?}): commit.rs can use \
-             it for every plan and drop the parent-less replace",
+            "iceberg-rust's overwrite no longer panics across manifests ({:?}): it could replace \
+             crate::overwrite",
             outcome.map(|r| r.is_ok())
         );
     }
