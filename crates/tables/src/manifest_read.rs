@@ -27,11 +27,10 @@ use crate::{Result, TablesError};
 /// of another format version than 2, which the caller decodes with iceberg-rust.
 pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<DataFile>>> {
     let unreadable = |what: String| TablesError::Unreadable(format!("manifest {path}: {what}"));
-    let reader = Reader::new(bytes).map_err(|e| unreadable(e.to_string()))?;
-    let metadata = reader.user_metadata();
-    if metadata.get("format-version").map(Vec::as_slice) != Some(b"2") {
+    let Some(reader) = open_v2(path, bytes)? else {
         return Ok(None);
-    }
+    };
+    let metadata = reader.user_metadata();
     let field = |key: &str| {
         metadata
             .get(key)
@@ -45,9 +44,7 @@ pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<Dat
     let partition_types = partition_types(schema.fields(), &spec)?;
     let mut files = Vec::new();
     for value in reader {
-        let value = value.map_err(|e| unreadable(e.to_string()))?;
-        let entry: ManifestEntryV2 =
-            apache_avro::from_value(&value).map_err(|e| unreadable(e.to_string()))?;
+        let entry = decode_entry(path, value)?;
         if entry.status == Status::Deleted {
             continue;
         }
@@ -79,6 +76,25 @@ pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<Dat
         );
     }
     Ok(Some(files))
+}
+
+/// A reader of the manifest `bytes` (at `path`), or `None` for a manifest of another format
+/// version than 2.
+pub(crate) fn open_v2<'a>(path: &str, bytes: &'a [u8]) -> Result<Option<Reader<'a, &'a [u8]>>> {
+    let reader =
+        Reader::new(bytes).map_err(|e| TablesError::Unreadable(format!("manifest {path}: {e}")))?;
+    let version = reader.user_metadata().get("format-version");
+    Ok((version.map(Vec::as_slice) == Some(b"2")).then_some(reader))
+}
+
+/// One entry of a format-version 2 manifest at `path`, as its reader yields it.
+pub(crate) fn decode_entry(
+    path: &str,
+    value: std::result::Result<apache_avro::types::Value, apache_avro::Error>,
+) -> Result<ManifestEntryV2> {
+    value
+        .and_then(|value| apache_avro::from_value(&value))
+        .map_err(|e| TablesError::Unreadable(format!("manifest {path}: {e}")))
 }
 
 /// The type of each partition field's values: its source column's type after the transform.

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use apache_avro::{Reader, Writer};
+use apache_avro::Writer;
 use iceberg_rust::{
     catalog::commit::{CommitTable, TableRequirement, TableUpdate},
     spec::{
@@ -33,7 +33,12 @@ use iceberg_rust::{
 };
 use object_store::{ObjectStoreExt, PutPayload, path::Path};
 
-use crate::{Result, TablesError, live::table_schema, manifest_cache::manifest_bytes};
+use crate::{
+    Result, TablesError,
+    live::table_schema,
+    manifest_cache::manifest_bytes,
+    manifest_read::{decode_entry, open_v2},
+};
 
 /// The manifests an overwrite may leave a snapshot of `files` live data files with; past it the
 /// commit is a replace. Several times what a replace leaves, so that many overwrites come
@@ -102,10 +107,10 @@ pub(crate) async fn prepare(
     let mut added = Totals::default();
     if !files.is_empty() {
         let location = manifest_location(writes.len());
-        let (entry, bytes) = new_manifest(table, files, new, &location)?;
         for file in files {
             added.count(file);
         }
+        let (entry, bytes) = new_manifest(table, files, added, new, &location)?;
         list.push(entry);
         writes.push((location, bytes));
     }
@@ -266,17 +271,11 @@ fn filter(
     location: &str,
 ) -> Result<Filtered> {
     let unreadable = |what: String| TablesError::Unreadable(format!("manifest {path}: {what}"));
-    let reader = Reader::new(bytes).map_err(|e| unreadable(e.to_string()))?;
-    if reader
-        .user_metadata()
-        .get("format-version")
-        .map(Vec::as_slice)
-        != Some(b"2")
-    {
+    let Some(reader) = open_v2(path, bytes)? else {
         return Err(unreadable(
             "an overwrite rewrites format-version 2 manifests only".into(),
         ));
-    }
+    };
     let schema = reader.writer_schema().clone();
     let user_metadata = reader.user_metadata().clone();
     let mut writer = Writer::new(&schema, Vec::new());
@@ -290,9 +289,7 @@ fn filter(
     let mut kept = Totals::default();
     let mut min_sequence_number = new.sequence_number;
     for value in reader {
-        let value = value.map_err(|e| unreadable(e.to_string()))?;
-        let mut entry: ManifestEntryV2 =
-            apache_avro::from_value(&value).map_err(|e| unreadable(e.to_string()))?;
+        let mut entry = decode_entry(path, value)?;
         if entry.status == Status::Deleted {
             continue;
         }
@@ -339,11 +336,12 @@ fn filter(
     })
 }
 
-/// A manifest of `files`, added by the snapshot, in the table's current schema and partition
+/// A manifest of `files` (`added` their totals), added by the snapshot, in the table's current schema and partition
 /// spec, and its entry in the manifest list.
 fn new_manifest(
     table: &Table,
     files: &[DataFile],
+    added: Totals,
     new: NewSnapshot,
     location: &str,
 ) -> Result<(ManifestListEntry, Vec<u8>)> {
@@ -373,9 +371,7 @@ fn new_manifest(
     ] {
         writer.add_user_metadata(key.into(), value)?;
     }
-    let mut added = Totals::default();
     for file in files {
-        added.count(file);
         writer.append_ser(ManifestEntryV2 {
             status: Status::Added,
             snapshot_id: Some(new.id),
