@@ -5,6 +5,7 @@
 //! raw/full/<YYYY-MM-DD>/<run_id>/_manifest.json      written after the parts
 //! raw/increment/<YYYY-MM-DD>/<run_id>/...
 //! state/watermark/<seq>.json                         versioned; advanced by create-if-absent
+//! state/watermark/latest.json                         the newest version's seq as last written (a hint)
 //! state/ledger/runs/<run_id>/{landed,silver,gold}.json  each run's progress (`ledger`)
 //! state/ledger/open/<run_id>.json                    a run landed ...
 //! state/ledger/closed/<run_id>.json                  ... and through gold (both pruned by maintenance)
@@ -17,6 +18,7 @@ use crate::{contracts::Mode, runid::RunId};
 
 pub const RAW: &str = "raw";
 pub const WATERMARK_PREFIX: &str = "state/watermark";
+pub const WATERMARK_HINT: &str = "state/watermark/latest.json";
 pub const RUNS: &str = "runs";
 pub const LEDGER_RUNS: &str = "state/ledger/runs";
 pub const LEDGER_OPEN: &str = "state/ledger/open";

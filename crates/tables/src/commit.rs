@@ -270,9 +270,10 @@ async fn kept_files(
         remove.values().flatten().map(String::as_str).collect();
     Ok(live_data_files(table, manifests)
         .await?
-        .into_iter()
-        .map(|(_, file)| file)
+        .iter()
+        .flat_map(|files| files.iter())
         .filter(|file| !removed.contains(file.file_path().as_str()))
+        .cloned()
         .collect())
 }
 

@@ -2,7 +2,7 @@
 //! runs made. The bottom of the crate: it reads Iceberg metadata and nothing of ours but the
 //! schemas.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::NaiveDate;
 use iceberg_rust::{
@@ -73,9 +73,11 @@ pub async fn live_files(table: &Table, key: Option<&str>) -> Result<Vec<LiveFile
         None => None,
     };
     let manifests = table.manifests(None, None).await?;
-    let files = live_data_files(table, &manifests).await?;
-    Ok(files
-        .into_iter()
+    let decoded = live_data_files(table, &manifests).await?;
+    Ok(manifests
+        .iter()
+        .zip(&decoded)
+        .flat_map(|(manifest, files)| files.iter().map(move |file| (manifest, file)))
         .map(|(manifest, file)| {
             let day = file
                 .partition()
@@ -94,7 +96,7 @@ pub async fn live_files(table: &Table, key: Option<&str>) -> Result<Vec<LiveFile
             };
             let key_range = bound(file.lower_bounds()).zip(bound(file.upper_bounds()));
             LiveFile {
-                manifest,
+                manifest: manifest.manifest_path.clone(),
                 path: file.file_path().to_string(),
                 day,
                 records: *file.record_count(),
@@ -105,27 +107,19 @@ pub async fn live_files(table: &Table, key: Option<&str>) -> Result<Vec<LiveFile
         .collect())
 }
 
-/// The data files `manifests` list as live (not deleted), each with its manifest's path.
+/// The data files each of `manifests` lists as live (not deleted), in the order of
+/// `manifests`. Shared with the manifest cache, not copied: a round asks for the big tables'
+/// files several times, and a data file's column statistics are a dozen maps.
 pub(crate) async fn live_data_files(
     table: &Table,
     manifests: &[ManifestListEntry],
-) -> Result<Vec<(String, DataFile)>> {
-    let decoded = futures::future::try_join_all(
+) -> Result<Vec<Arc<[DataFile]>>> {
+    futures::future::try_join_all(
         manifests
             .iter()
             .map(|manifest| crate::manifest_cache::live_entries(table, manifest)),
     )
-    .await?;
-    Ok(manifests
-        .iter()
-        .zip(decoded)
-        .flat_map(|(manifest, files)| {
-            files
-                .iter()
-                .map(|file| (manifest.manifest_path.clone(), file.clone()))
-                .collect::<Vec<_>>()
-        })
-        .collect())
+    .await
 }
 
 /// The `files_to_overwrite` map of an overwrite that replaces `files`.

@@ -90,8 +90,9 @@ async fn gained_since<'a>(
     let manifests = source.manifests(None, Some(then)).await?;
     let before: HashSet<String> = live_data_files(source, &manifests)
         .await?
-        .into_iter()
-        .map(|(_, file)| file.file_path().clone())
+        .iter()
+        .flat_map(|files| files.iter())
+        .map(|file| file.file_path().clone())
         .collect();
     let now: HashSet<&str> = live.iter().map(|f| f.path.as_str()).collect();
     if !before.iter().all(|path| now.contains(path.as_str())) {
