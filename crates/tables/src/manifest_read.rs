@@ -26,7 +26,6 @@ use crate::{Result, TablesError};
 /// The data files `bytes` (a manifest file at `path`) lists as live, or `None` for a manifest
 /// of another format version than 2, which the caller decodes with iceberg-rust.
 pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<DataFile>>> {
-    let unreadable = |what: String| TablesError::Unreadable(format!("manifest {path}: {what}"));
     let Some(reader) = open_v2(path, bytes)? else {
         return Ok(None);
     };
@@ -34,13 +33,13 @@ pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<Dat
     let field = |key: &str| {
         metadata
             .get(key)
-            .ok_or_else(|| unreadable(format!("no {key:?} in its metadata")))
+            .ok_or_else(|| unreadable(path, format!("no {key:?} in its metadata")))
     };
     let schema: SchemaV2 =
-        serde_json::from_slice(field("schema")?).map_err(|e| unreadable(e.to_string()))?;
+        serde_json::from_slice(field("schema")?).map_err(|e| unreadable(path, e))?;
     let schema = Schema::try_from(schema)?;
     let spec: Vec<PartitionField> =
-        serde_json::from_slice(field("partition-spec")?).map_err(|e| unreadable(e.to_string()))?;
+        serde_json::from_slice(field("partition-spec")?).map_err(|e| unreadable(path, e))?;
     let partition_types = partition_types(schema.fields(), &spec)?;
     let mut files = Vec::new();
     for value in reader {
@@ -52,7 +51,7 @@ pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<Dat
         let bounds = |map: Option<AvroMap<_>>| {
             map.map(|m| typed_bounds(m, schema.fields()))
                 .transpose()
-                .map_err(unreadable)
+                .map_err(|e| unreadable(path, e))
         };
         files.push(
             DataFile::builder()
@@ -81,8 +80,7 @@ pub(crate) fn live_data_files(path: &str, bytes: &[u8]) -> Result<Option<Vec<Dat
 /// A reader of the manifest `bytes` (at `path`), or `None` for a manifest of another format
 /// version than 2.
 pub(crate) fn open_v2<'a>(path: &str, bytes: &'a [u8]) -> Result<Option<Reader<'a, &'a [u8]>>> {
-    let reader =
-        Reader::new(bytes).map_err(|e| TablesError::Unreadable(format!("manifest {path}: {e}")))?;
+    let reader = Reader::new(bytes).map_err(|e| unreadable(path, e))?;
     let version = reader.user_metadata().get("format-version");
     Ok((version.map(Vec::as_slice) == Some(b"2")).then_some(reader))
 }
@@ -94,7 +92,12 @@ pub(crate) fn decode_entry(
 ) -> Result<ManifestEntryV2> {
     value
         .and_then(|value| apache_avro::from_value(&value))
-        .map_err(|e| TablesError::Unreadable(format!("manifest {path}: {e}")))
+        .map_err(|e| unreadable(path, e))
+}
+
+/// The error of a manifest at `path` that cannot be read as it should be; `what` says why.
+pub(crate) fn unreadable(path: &str, what: impl std::fmt::Display) -> TablesError {
+    TablesError::Unreadable(format!("manifest {path}: {what}"))
 }
 
 /// The type of each partition field's values: its source column's type after the transform.

@@ -37,7 +37,7 @@ use crate::{
     Result, TablesError,
     live::table_schema,
     manifest_cache::manifest_bytes,
-    manifest_read::{decode_entry, open_v2},
+    manifest_read::{decode_entry, open_v2, unreadable},
 };
 
 /// The manifests an overwrite may leave a snapshot of `files` live data files with; past it the
@@ -270,10 +270,10 @@ fn filter(
     new: NewSnapshot,
     location: &str,
 ) -> Result<Filtered> {
-    let unreadable = |what: String| TablesError::Unreadable(format!("manifest {path}: {what}"));
     let Some(reader) = open_v2(path, bytes)? else {
         return Err(unreadable(
-            "an overwrite rewrites format-version 2 manifests only".into(),
+            path,
+            "an overwrite rewrites format-version 2 manifests only",
         ));
     };
     let schema = reader.writer_schema().clone();
@@ -311,9 +311,10 @@ fn filter(
         writer.append_ser(entry)?;
     }
     if let Some(missing) = wanted.into_iter().next() {
-        return Err(unreadable(format!(
-            "it does not list {missing} as live, which the commit removes"
-        )));
+        return Err(unreadable(
+            path,
+            format!("it does not list {missing} as live, which the commit removes"),
+        ));
     }
     if kept.files == 0 {
         return Ok(Filtered {
