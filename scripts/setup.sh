@@ -25,4 +25,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
     echo "$want" > "$stamp"
 fi
-echo "setup: ok (cargo $(cargo --version | cut -d' ' -f2), nextest, .venv with pyiceberg and weed)"
+# A Java runtime for Spark, which the table checks read with (tests/check_spark.py).
+if ! command -v java >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+    else
+        echo "setup: no java on the PATH: install a Java 17 runtime (openjdk-17-jre-headless) for the Spark checks of make test" >&2
+    fi
+fi
+echo "setup: ok (cargo $(cargo --version | cut -d' ' -f2), nextest, .venv with pyiceberg, duckdb, pyspark and weed)"

@@ -22,6 +22,8 @@ from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.table import StaticTable
 
 import check_duckdb
+import check_spark
+import readers
 
 failures = []
 
@@ -40,10 +42,6 @@ def properties():
         props["s3.region"] = os.environ.get("AWS_REGION", "us-east-1")
         props["s3.force-virtual-addressing"] = "false"
     return props
-
-
-TABLES = ["orders_transformed", "customers_transformed", "products_transformed", "orders_quarantine",
-          "fact_sales", "dim_customers", "dim_products", "dim_dates"]
 
 
 _rest = []
@@ -356,21 +354,27 @@ def main():
     for dim, n in orphans:
         check(n == 0, f"fact_sales: {n} rows without their {dim} dimension row")
 
-    duckdb_rows = check_duckdb.check(warehouse, properties(), fact, check)
+    counts = {"orders_transformed": orders.num_rows, "orders_quarantine": quarantine.num_rows,
+              "customers_transformed": customers_table.num_rows, "dim_customers": len(customers),
+              "products_transformed": products_table.num_rows, "dim_products": len(products),
+              "dim_dates": len(dates)}
+    engines = {"duckdb": check_duckdb.check(warehouse, properties(), fact, counts, check)}
+    if check_spark.reads(warehouse, rest_catalog()):
+        engines["spark"] = check_spark.check(warehouse, fact, counts, check)
     check_pruned_reads("orders_transformed", orders_t, orders)
     check_pruned_reads("fact_sales", fact_t, fact)
     if rest_catalog() is None:
         # The hint is the file catalog's; a REST catalog tracks the current metadata itself.
-        check_version_hints(warehouse, TABLES)
+        check_version_hints(warehouse, readers.TABLES)
     else:
         listed = {name for _, name in rest_catalog().list_tables("lakehouse_db")}
-        check(listed == set(TABLES), f"the REST catalog lists {sorted(listed)}, want {TABLES}")
-    check_lineage(warehouse, TABLES)
+        check(listed == set(readers.TABLES), f"the REST catalog lists {sorted(listed)}, want {readers.TABLES}")
+    check_lineage(warehouse, readers.TABLES)
     if "as_of" in expected:
         check_time_travel(warehouse, expected["as_of"])
 
     print(f"pyiceberg: silver {len(ids)} orders ({updated} updated), fact {len(fids)} "
-          f"(duckdb: {duckdb_rows}), "
+          f"({', '.join(f'{engine}: {rows}' for engine, rows in engines.items())}), "
           f"quarantine {quarantine.num_rows}, dims {len(customers)}/{len(products)}/{len(dates)}")
     if failures:
         print("FAILED checks:", *failures, sep="\n  ", file=sys.stderr)
