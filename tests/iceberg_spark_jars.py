@@ -1,18 +1,30 @@
-"""The jars Spark 3.5 needs to read Iceberg tables, from PyPI packages (tests/requirements.txt).
+"""The jars Spark 3.5 needs to read Iceberg tables, from PyPI packages, built into the virtualenv
+by scripts/setup.sh (`python tests/iceberg_spark_jars.py`).
 
-Iceberg's Spark runtime (1.10.2) comes in `snowpark-connect-deps-iceberg`, the only package in a
-registry these machines reach that ships it, and that copy lacks the Jackson the runtime was
-built against: its classes still name `org.apache.iceberg.shaded.com.fasterxml.jackson.*`, but
-those classes were stripped. `jackson_jar()` puts them back as Iceberg's build does (Maven's shade
-plugin, relocating the package): Jackson 2.18's jars from `snowpark-connect-deps-2`, every
-class's constant pool and service file rewritten from `com.fasterxml.jackson` to the relocated
-name. Nothing else in the runtime is touched."""
+Iceberg's Spark runtime (1.10.2) comes in `snowpark-connect-deps-iceberg` (tests/requirements.txt),
+the only package in a registry these machines reach that ships it, and that copy lacks the
+Jackson the runtime was built against: its classes still name
+`org.apache.iceberg.shaded.com.fasterxml.jackson.*`, but those classes were stripped. The Jackson
+jar puts them back as Iceberg's build does (Maven's shade plugin, relocating the package):
+Jackson 2.18's jars from `snowpark-connect-deps-2`, every class's constant pool and service file
+rewritten from `com.fasterxml.jackson` to the relocated name. Nothing else in the runtime is
+touched. (The stripped copy also lacks the shaded Apache HttpClient 5 that Iceberg's REST client
+needs, which is why Spark reads no REST catalog here.)
+
+S3 is read through Hadoop's S3A: hadoop-aws 3.3.1 and the AWS SDK bundle it was built with,
+taken from the `sagemaker-pyspark` source package, which ships both."""
 import os
 import pathlib
 import struct
+import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
+
+SHARE = pathlib.Path(sys.prefix) / "share" / "lakehouse"
+S3A_PACKAGE = "sagemaker-pyspark==1.4.5"
+S3A_JARS = ["hadoop-aws-3.3.1.jar", "aws-java-sdk-bundle-1.11.901.jar"]
 
 RELOCATED = [(b"com/fasterxml/jackson/", b"org/apache/iceberg/shaded/com/fasterxml/jackson/"),
              (b"com.fasterxml.jackson.", b"org.apache.iceberg.shaded.com.fasterxml.jackson.")]
@@ -55,14 +67,21 @@ def relocate_class(data):
 
 
 def jackson_jar():
-    """The relocated Jackson jar, built once into the virtualenv (a few seconds)."""
-    target = pathlib.Path(sys.prefix) / "share" / "lakehouse" / "iceberg-shaded-jackson-2.18.8.jar"
-    if target.exists():
-        return target
+    return SHARE / "iceberg-shaded-jackson-2.18.8.jar"
+
+
+def s3a_jars():
+    return [SHARE / name for name in S3A_JARS]
+
+
+def missing():
+    """The jars setup has not built yet."""
+    return [jar for jar in [jackson_jar(), *s3a_jars()] if not jar.exists()]
+
+
+def build_jackson_jar(target):
     import snowpark_connect_deps_2
     jars = pathlib.Path(snowpark_connect_deps_2.__file__).parent / "jars"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Checks run in parallel: each builds its own file and renames it into place.
     fd, scratch = tempfile.mkstemp(dir=target.parent, suffix=".jar")
     written = set()
     with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as out:
@@ -77,5 +96,28 @@ def jackson_jar():
                     data = jar.read(entry)
                     out.writestr(name, relocate_class(data) if entry.endswith(".class") else relocate(data))
                     written.add(name)
+    os.chmod(scratch, 0o644)
     os.replace(scratch, target)
-    return target
+
+
+def fetch_s3a_jars():
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--disable-pip-version-check", "-d", scratch, S3A_PACKAGE], check=True)
+        [archive] = pathlib.Path(scratch).glob("*.tar.gz")
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = pathlib.PurePosixPath(member.name).name
+                if name in S3A_JARS:
+                    with tar.extractfile(member) as jar, open(SHARE / (name + ".part"), "wb") as out:
+                        out.write(jar.read())
+                    os.replace(SHARE / (name + ".part"), SHARE / name)
+
+
+if __name__ == "__main__":
+    SHARE.mkdir(parents=True, exist_ok=True)
+    if not jackson_jar().exists():
+        build_jackson_jar(jackson_jar())
+    if any(not jar.exists() for jar in s3a_jars()):
+        fetch_s3a_jars()
+    assert not missing(), f"not built: {missing()}"
