@@ -15,6 +15,7 @@ S3 is read through Hadoop's S3A: hadoop-aws 3.3.1 and the AWS SDK bundle it was 
 taken from the `sagemaker-pyspark` source package, which ships both."""
 import os
 import pathlib
+import shutil
 import struct
 import subprocess
 import sys
@@ -88,14 +89,14 @@ def build_jackson_jar(target):
         for name in JACKSON:
             with zipfile.ZipFile(jars / name) as jar:
                 for entry in jar.namelist():
+                    relocated = relocate(entry.encode()).decode()
                     # Module descriptors and signatures would describe the unrelocated classes.
-                    name = relocate(entry.encode()).decode()
-                    if name in written or entry.endswith("/") or entry.endswith("module-info.class") or (
+                    if relocated in written or entry.endswith("/") or entry.endswith("module-info.class") or (
                             entry.startswith("META-INF/") and not entry.startswith("META-INF/services/")):
                         continue
                     data = jar.read(entry)
-                    out.writestr(name, relocate_class(data) if entry.endswith(".class") else relocate(data))
-                    written.add(name)
+                    out.writestr(relocated, relocate_class(data) if entry.endswith(".class") else relocate(data))
+                    written.add(relocated)
     os.chmod(scratch, 0o644)
     os.replace(scratch, target)
 
@@ -110,7 +111,7 @@ def fetch_s3a_jars():
                 name = pathlib.PurePosixPath(member.name).name
                 if name in S3A_JARS:
                     with tar.extractfile(member) as jar, open(SHARE / (name + ".part"), "wb") as out:
-                        out.write(jar.read())
+                        shutil.copyfileobj(jar, out)
                     os.replace(SHARE / (name + ".part"), SHARE / name)
 
 
