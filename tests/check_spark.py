@@ -12,11 +12,6 @@ import iceberg_spark_jars
 import readers
 
 
-def reads(rest_catalog):
-    """Whether Spark can read the tables here."""
-    return rest_catalog is None
-
-
 def session(warehouse, props):
     """A local Spark session whose default catalog `lake` is the file catalog at `warehouse`,
     with S3 reached through `props` (PyIceberg's S3 settings)."""
